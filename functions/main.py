@@ -1,0 +1,39 @@
+"""Cloud Functions entry points. Each hands its Flask request to the shared router.
+
+Deploy one function per entry point (``--entry-point chat_completions`` ...), or ``api``
+alone for local emulation and single-service deploys.
+"""
+
+from __future__ import annotations
+
+import flask
+import functions_framework
+
+from vertexchat import handlers
+
+# Load and validate the configuration now: a bad setting fails the deployment at start-up.
+handlers.services()
+
+
+@functions_framework.http
+def chat_completions(request: flask.Request) -> flask.Response:
+    """POST /v1/chat/completions (and POST /)."""
+    return handlers.serve("chat_completions", request)
+
+
+@functions_framework.http
+def models(request: flask.Request) -> flask.Response:
+    """GET /v1/models and GET /v1/models/{id} (and GET /)."""
+    return handlers.serve("models", request)
+
+
+@functions_framework.http
+def health(request: flask.Request) -> flask.Response:
+    """GET|HEAD /health (and /)."""
+    return handlers.serve("health", request)
+
+
+@functions_framework.http
+def api(request: flask.Request) -> flask.Response:
+    """Every route in one function."""
+    return handlers.serve("api", request)

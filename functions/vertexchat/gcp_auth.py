@@ -1,0 +1,130 @@
+"""Ambient Google credentials: one set per instance, refreshed before expiry, shared by threads.
+
+The old backend failed with "No access token available" because nothing ever obtained
+one. Here the only source is ``google.auth.default()`` with the cloud-platform scope
+(a service-account key file, the gcloud application-default login, or the metadata
+server on Cloud Run), loaded on first use and refreshed under a lock so that concurrent
+requests trigger one refresh, not one each. Every google-auth failure is translated to
+:class:`~vertexchat.errors.CredentialsError` (503) with a message that says how to fix it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from vertexchat.errors import CredentialsError
+
+SCOPE = "https://www.googleapis.com/auth/cloud-platform"
+
+# Refresh this long before the token expires, so no request sets out with a token that
+# dies in flight (streams can last many minutes, but Vertex checks the token only once).
+_REFRESH_MARGIN_SECONDS = 300.0
+# Without credentials google.auth.default() probes the metadata server with retries,
+# which takes seconds; remember a failure this long so a flood of requests fails fast.
+_FAILURE_TTL_SECONDS = 30.0
+
+HOW_TO_FIX = (
+    "Run `gcloud auth application-default login`, or set GOOGLE_APPLICATION_CREDENTIALS to a service "
+    "account key file, or deploy with a runtime service account that has roles/aiplatform.user."
+)
+
+log = logging.getLogger(__name__)
+
+
+class AmbientCredentials:
+    """Bearer tokens for Google APIs from the environment's default credentials."""
+
+    def __init__(self, project_hint: str | None = None) -> None:
+        self._project_hint = project_hint
+        self._lock = threading.Lock()
+        self._credentials: Any = None
+        self._project: str | None = project_hint
+        self._failure: tuple[float, str] | None = None
+
+    def token(self) -> str:
+        """A valid access token; raises CredentialsError when none can be had."""
+        creds = self._credentials
+        if creds is not None and _fresh(creds):
+            return str(creds.token)
+        with self._lock:
+            return self._token_locked()
+
+    def project_id(self) -> str:
+        """The project to bill: the configured one, else the credentials' own."""
+        if self._project:
+            return self._project
+        with self._lock:
+            project = self._loaded_project_locked()
+        if not project:
+            raise CredentialsError(
+                "No Google Cloud project is known: set ANTHROPIC_VERTEX_PROJECT_ID or GOOGLE_CLOUD_PROJECT. "
+                + HOW_TO_FIX
+            )
+        return project
+
+    def _loaded_project_locked(self) -> str | None:
+        self._load_locked()
+        return self._project
+
+    def _token_locked(self) -> str:
+        creds = self._load_locked()
+        if not _fresh(creds):
+            self._refresh_locked(creds)
+        return str(creds.token)
+
+    def _load_locked(self) -> Any:
+        if self._credentials is not None:
+            return self._credentials
+        self._raise_recent_failure()
+        import google.auth  # noqa: PLC0415 - deferred: costs import time on paths that never need it
+        from google.auth.exceptions import DefaultCredentialsError  # noqa: PLC0415
+
+        try:
+            creds, project = google.auth.default(scopes=[SCOPE])
+        except DefaultCredentialsError as exc:
+            raise self._fail(f"No Google credentials were found ({_first_line(exc)}).") from None
+        self._credentials = creds
+        self._project = self._project_hint or project
+        return creds
+
+    def _refresh_locked(self, creds: Any) -> None:
+        self._raise_recent_failure()
+        from google.auth.exceptions import GoogleAuthError  # noqa: PLC0415
+        from google.auth.transport.requests import Request  # noqa: PLC0415
+
+        try:
+            creds.refresh(Request())
+        except (GoogleAuthError, OSError) as exc:
+            raise self._fail(f"The Google credentials could not be refreshed ({_first_line(exc)}).") from None
+        if not creds.token:
+            raise self._fail("The Google credentials produced no access token.")
+        self._failure = None
+
+    def _fail(self, reason: str) -> CredentialsError:
+        self._failure = (time.monotonic(), reason)
+        log.error("vertex credentials unavailable: %s", reason)
+        return CredentialsError(f"{reason} {HOW_TO_FIX}")
+
+    def _raise_recent_failure(self) -> None:
+        if self._failure and time.monotonic() - self._failure[0] < _FAILURE_TTL_SECONDS:
+            raise CredentialsError(f"{self._failure[1]} {HOW_TO_FIX}")
+
+
+def _fresh(creds: Any) -> bool:
+    if not creds.token:
+        return False
+    expiry = getattr(creds, "expiry", None)
+    if expiry is None:
+        return True
+    # google-auth keeps expiry as a naive datetime in UTC.
+    now = datetime.now(UTC).replace(tzinfo=None)
+    return bool((expiry - now).total_seconds() > _REFRESH_MARGIN_SECONDS)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:300] if text else type(exc).__name__

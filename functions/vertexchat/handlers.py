@@ -1,0 +1,198 @@
+"""Routing and the per-instance services: the one place where requests meet the rest.
+
+Each Cloud Function (``main.py``) hands its Flask request to :func:`serve` with its own
+name. The route table says which routes each function serves; a function's root path
+``/`` is its primary route, so a bare function URL and a front door that keeps the path
+both work. Route targets are imported on first use, which keeps each function's cold
+start to what it needs (the chat route alone loads the anthropic SDK).
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import re
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import flask
+
+from vertexchat import config, logs, web
+from vertexchat.errors import APIError, MethodNotAllowedError, NotFoundError, internal_error
+from vertexchat.gcp_auth import AmbientCredentials
+
+if TYPE_CHECKING:
+    from vertexchat.models import ModelCatalog
+    from vertexchat.vertex import Vertex
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[["web.Call", "Services", dict[str, str]], flask.Response]
+
+
+@dataclass(frozen=True)
+class Route:
+    """One HTTP route: a full-match path pattern, its methods, its target and its functions."""
+
+    name: str
+    pattern: str
+    methods: tuple[str, ...]
+    target: str  # "module:function", imported on first use
+    functions: frozenset[str]
+
+    def match(self, path: str) -> dict[str, str] | None:
+        found = re.fullmatch(self.pattern, path)
+        return found.groupdict() if found else None
+
+
+def _route(name: str, pattern: str, methods: tuple[str, ...], target: str, *functions: str) -> Route:
+    return Route(name, pattern, methods, target, frozenset((*functions, "api")))
+
+
+ROUTES: tuple[Route, ...] = (
+    _route("chat.completions", r"/v1/chat/completions", ("POST",), "vertexchat.chat:create_completion",
+           "chat_completions"),
+    _route("models.list", r"/v1/models", ("GET",), "vertexchat.models:list_models", "models"),
+    # Model ids contain "@" and "."; Flask hands over the path already percent-decoded.
+    _route("models.get", r"/v1/models/(?P<model_id>[^/]+)", ("GET",), "vertexchat.models:get_model", "models"),
+    _route("health", r"/health", ("GET", "HEAD"), "vertexchat.health:check", "health"),
+    _route("index", r"/v1", ("GET",), "vertexchat.handlers:index"),
+)
+
+# The route a function's root path "/" stands for.
+ROOT_ROUTE = {"chat_completions": "chat.completions", "models": "models.list", "health": "health", "api": "index"}
+FUNCTIONS = tuple(ROOT_ROUTE)
+
+
+class Services:
+    """The lazily created clients of one instance; the only module-level state."""
+
+    def __init__(self, settings: config.Settings) -> None:
+        self.settings = settings
+        self._lock = threading.Lock()
+        self._credentials: AmbientCredentials | None = None
+        self._vertex: Vertex | None = None
+        self._catalog: ModelCatalog | None = None
+
+    @property
+    def credentials(self) -> AmbientCredentials:
+        if self._credentials is None:
+            with self._lock:
+                if self._credentials is None:
+                    self._credentials = AmbientCredentials(self.settings.project_id)
+        return self._credentials
+
+    @property
+    def vertex(self) -> Vertex:
+        if self._vertex is None:
+            credentials = self.credentials
+            with self._lock:
+                if self._vertex is None:
+                    from vertexchat.vertex import Vertex  # noqa: PLC0415 - the anthropic SDK loads only here
+
+                    self._vertex = Vertex(self.settings, credentials)
+        return self._vertex
+
+    @property
+    def catalog(self) -> ModelCatalog:
+        if self._catalog is None:
+            credentials = self.credentials
+            with self._lock:
+                if self._catalog is None:
+                    from vertexchat.models import ModelCatalog, VertexModelLister  # noqa: PLC0415 - on first use
+
+                    self._catalog = ModelCatalog(self.settings, VertexModelLister(self.settings, credentials))
+        return self._catalog
+
+
+_services: Services | None = None
+_services_lock = threading.Lock()
+_targets: dict[str, Handler] = {}
+
+
+def services() -> Services:
+    """This instance's services, built from the environment on first use.
+
+    ``main.py`` calls this at import time, so a bad setting stops the function at start-up
+    with a clear message instead of failing requests later.
+    """
+    global _services  # noqa: PLW0603 - the one lazy global the style allows
+    if _services is None:
+        with _services_lock:
+            if _services is None:
+                settings = config.load(os.environ)
+                logs.configure(settings.log_level)
+                _services = Services(settings)
+    return _services
+
+
+def serve(function: str, request: flask.Request) -> flask.Response:
+    """Answer one request for ``function``; never lets an exception escape as a bare 500."""
+    svc = services()
+    call = web.Call(request=request, function=function, request_id=web.request_id(request))
+    call.fields.update(logs.trace_fields(request.headers.get("traceparent"),
+                                         request.headers.get("X-Cloud-Trace-Context"), svc.settings.project_id))
+    if svc.settings.simulator:
+        call.headers["X-Upstream"] = "simulator"
+    error: APIError | None = None
+    try:
+        response = _dispatch(function, call, svc)
+    except APIError as exc:
+        error = exc
+        response = web.error_response(exc, call)
+    except Exception:
+        log.exception("unhandled error", extra={"fields": {"request_id": call.request_id}})
+        error = internal_error(call.request_id)
+        response = web.error_response(error, call)
+    if not call.log_deferred:
+        call.finish_log(response.status_code, error)
+    return response
+
+
+def _dispatch(function: str, call: web.Call, svc: Services) -> flask.Response:
+    path = call.request.path.rstrip("/") or "/"
+    route, params = _find(function, path)
+    call.fields["route"] = route.name
+    method = call.request.method
+    if method == "OPTIONS":
+        return web.empty_response(call, 204, {"Allow": ", ".join((*route.methods, "OPTIONS"))})
+    if method not in route.methods:
+        raise MethodNotAllowedError(f"{method} is not allowed on {path}; use {', '.join(route.methods)}.")
+    return _target(route)(call, svc, params)
+
+
+def _find(function: str, path: str) -> tuple[Route, dict[str, str]]:
+    if path == "/":
+        root = ROOT_ROUTE[function]
+        return next(r for r in ROUTES if r.name == root), {}
+    for route in ROUTES:
+        if function in route.functions:
+            params = route.match(path)
+            if params is not None:
+                return route, params
+    raise NotFoundError(f"No route for {path} on this function.")
+
+
+def _target(route: Route) -> Handler:
+    handler = _targets.get(route.target)
+    if handler is None:
+        module_name, _, attr = route.target.partition(":")
+        handler = getattr(importlib.import_module(module_name), attr)
+        _targets[route.target] = handler
+    return handler
+
+
+def index(call: web.Call, svc: Services, params: dict[str, str]) -> flask.Response:
+    """What the ``api`` function answers at its root: the service and its routes."""
+    from vertexchat import __version__  # noqa: PLC0415
+
+    body: dict[str, Any] = {
+        "object": "service",
+        "name": "vertexchat",
+        "version": __version__,
+        "routes": [{"path": r.pattern, "methods": list(r.methods)} for r in ROUTES],
+    }
+    return web.json_response(body, call)

@@ -1,0 +1,230 @@
+"""The upstream: Claude on Vertex AI through the anthropic SDK's Vertex client.
+
+This is the only module that imports the anthropic SDK (it costs seconds of cold start,
+so the health, models and sessions paths never import it). Everything the SDK, httpx or
+the network can raise is translated here, at the boundary, into ``vertexchat.errors``.
+
+Design notes:
+- Credentials come from :class:`~vertexchat.gcp_auth.AmbientCredentials`; each call sends
+  its own ``Authorization`` header, so the SDK's own (unlocked) credential loading never runs.
+- The SDK's retries are off (``max_retries=0``): retry policy is ours, in one place.
+- Responses are read raw (JSON bodies, SSE lines) instead of through the SDK's pydantic
+  models: the translation core works on plain dicts, and skipping model construction
+  keeps per-chunk CPU low.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import socket
+import threading
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import anthropic
+import httpx2
+from anthropic import AnthropicVertex
+
+from vertexchat.config import Settings, default_endpoint
+from vertexchat.errors import APIError, GatewayTimeoutError, UpstreamError, classify_upstream
+from vertexchat.gcp_auth import AmbientCredentials
+
+JSON = dict[str, Any]
+
+
+class Vertex:
+    """Calls Claude's Messages API on Vertex AI; one instance per function instance."""
+
+    def __init__(self, settings: Settings, credentials: AmbientCredentials) -> None:
+        self._settings = settings
+        self._credentials = credentials
+        self._lock = threading.Lock()
+        self._clients: dict[str, AnthropicVertex] = {}
+        self._http = httpx2.Client(
+            limits=httpx2.Limits(max_connections=2000, max_keepalive_connections=200),
+            timeout=self._timeout(),
+        )
+
+    def create(self, body: Mapping[str, Any], *, headers: Mapping[str, str] | None = None,
+               region: str | None = None) -> JSON:
+        """One non-streaming ``:rawPredict`` call; returns Claude's message as a dict."""
+        client, kwargs = self._prepare(body, headers, region, stream=False)
+        try:
+            raw = client.messages.with_raw_response.create(**kwargs)
+            message = raw.http_response.json()
+        except anthropic.APIError as exc:
+            raise _map_sdk_error(exc) from None
+        except (httpx2.HTTPError, ValueError) as exc:
+            raise UpstreamError(f"Vertex AI returned an unreadable response ({type(exc).__name__}).") from None
+        if not isinstance(message, dict) or message.get("type") != "message":
+            raise UpstreamError("Vertex AI returned something that is not a Claude message.")
+        return message
+
+    def stream(self, body: Mapping[str, Any], *, headers: Mapping[str, str] | None = None,
+               region: str | None = None) -> UpstreamStream:
+        """Open a ``:streamRawPredict`` call; returns once the upstream answered 200."""
+        client, kwargs = self._prepare(body, headers, region, stream=True)
+        manager = client.messages.with_streaming_response.create(**kwargs)
+        try:
+            response = manager.__enter__()
+        except anthropic.APIError as exc:
+            raise _map_sdk_error(exc) from None
+        return UpstreamStream(response.http_response, manager)
+
+    def count_tokens(self, model: str, *, region: str | None = None) -> int:
+        """A ``count-tokens:rawPredict`` probe: proves reachability without generating anything."""
+        client = self._client(region or self._settings.region)
+        try:
+            result = client.messages.count_tokens(
+                model=model, messages=[{"role": "user", "content": "ping"}],
+                extra_headers=self._auth_headers(None),
+            )
+        except anthropic.APIError as exc:
+            raise _map_sdk_error(exc) from None
+        return int(result.input_tokens)
+
+    def _prepare(self, body: Mapping[str, Any], headers: Mapping[str, str] | None, region: str | None,
+                 *, stream: bool) -> tuple[AnthropicVertex, dict[str, Any]]:
+        extra = dict(body)
+        kwargs: dict[str, Any] = {
+            "model": extra.pop("model"),
+            "max_tokens": extra.pop("max_tokens"),
+            "messages": extra.pop("messages"),
+            # Sampling parameters and every field the SDK signature lacks travel as extra_body.
+            "extra_body": extra,
+            "extra_headers": self._auth_headers(headers),
+            "timeout": self._timeout(),
+        }
+        if stream:
+            kwargs["stream"] = True
+        # The token is fetched before the client: a credential failure is a clean 503.
+        return self._client(region or self._settings.region), kwargs
+
+    def _auth_headers(self, headers: Mapping[str, str] | None) -> dict[str, str]:
+        auth = {"Authorization": f"Bearer {self._credentials.token()}"}
+        return {**(headers or {}), **auth}
+
+    def _client(self, region: str) -> AnthropicVertex:
+        client = self._clients.get(region)
+        if client is not None:
+            return client
+        with self._lock:
+            if region not in self._clients:
+                self._clients[region] = AnthropicVertex(
+                    region=region,
+                    project_id=self._credentials.project_id(),
+                    base_url=f"{self._endpoint(region)}/v1",
+                    max_retries=0,
+                    http_client=self._http,
+                )
+            return self._clients[region]
+
+    def _endpoint(self, region: str) -> str:
+        if region == self._settings.region:
+            return self._settings.vertex_endpoint
+        return default_endpoint(region)
+
+    def _timeout(self) -> httpx2.Timeout:
+        s = self._settings
+        return httpx2.Timeout(connect=s.connect_timeout, read=s.read_timeout,
+                              write=s.read_timeout, pool=s.connect_timeout)
+
+
+class UpstreamStream:
+    """An open stream of Claude events. Iterate for event dicts; ``close()`` aborts promptly.
+
+    ``close()`` may be called from another thread while one is blocked reading: it shuts
+    the socket down, which wakes the reader at once (a plain close() would not on Linux),
+    so an abandoned stream stops costing tokens immediately.
+    """
+
+    def __init__(self, response: httpx2.Response, manager: Any) -> None:
+        self._response = response
+        self._manager = manager
+        self._closed = False
+
+    def __iter__(self) -> Iterator[JSON]:
+        data: list[str] = []
+        try:
+            for line in self._response.iter_lines():
+                if line.startswith("data:"):
+                    data.append(line[5:].lstrip(" "))
+                elif not line and data:
+                    yield _parse_event("\n".join(data))
+                    data = []
+            if data:
+                yield _parse_event("\n".join(data))
+        except httpx2.TimeoutException:
+            if not self._closed:
+                raise GatewayTimeoutError("Vertex AI went silent mid-stream past the read timeout.") from None
+        except (httpx2.HTTPError, OSError):
+            if not self._closed:
+                raise UpstreamError("The connection to Vertex AI broke mid-stream.") from None
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        sock = _socket_of(self._response)
+        if sock is not None:
+            with contextlib.suppress(OSError):  # already gone: nothing left to abort
+                sock.shutdown(socket.SHUT_RDWR)
+        # Closing a dead connection may raise anything; it is closed either way.
+        with contextlib.suppress(Exception):
+            self._manager.__exit__(None, None, None)
+
+
+def _parse_event(data: str) -> JSON:
+    try:
+        event = json.loads(data)
+    except ValueError:
+        raise UpstreamError("Vertex AI sent a malformed stream event.") from None
+    if not isinstance(event, dict):
+        raise UpstreamError("Vertex AI sent a stream event that is not an object.")
+    return event
+
+
+def _socket_of(response: httpx2.Response) -> socket.socket | None:
+    stream = response.extensions.get("network_stream")
+    if stream is None:
+        return None
+    sock = stream.get_extra_info("socket")
+    return sock if isinstance(sock, socket.socket) else None
+
+
+def _map_sdk_error(exc: anthropic.APIError) -> APIError:
+    if isinstance(exc, anthropic.APITimeoutError):
+        return GatewayTimeoutError("Vertex AI did not answer in time.")
+    if isinstance(exc, anthropic.APIConnectionError):
+        return UpstreamError("Could not connect to Vertex AI.", code="upstream_unreachable")
+    if isinstance(exc, anthropic.APIStatusError):
+        error_type, message = error_fields(exc.body)
+        return classify_upstream(exc.status_code, error_type, message, retry_after(exc.response.headers))
+    return UpstreamError(f"Vertex AI call failed ({type(exc).__name__}).")
+
+
+def error_fields(body: object) -> tuple[str | None, str]:
+    """(type, message) from a Claude-shaped, Vertex-shaped or list-wrapped error body."""
+    if isinstance(body, list) and body:
+        body = body[0]
+    if not isinstance(body, dict):
+        return None, str(body or "")[:500]
+    error = body.get("error")
+    if not isinstance(error, dict):
+        return None, ""
+    error_type = error.get("type") or error.get("status")
+    message = error.get("message")
+    return (str(error_type) if error_type else None), (str(message) if message else "")
+
+
+def retry_after(headers: Mapping[str, str]) -> float | None:
+    """Seconds to wait, from ``retry-after-ms`` or ``retry-after`` (seconds only)."""
+    for name, scale in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
+        value = headers.get(name)
+        if value:
+            try:
+                return max(0.0, float(value) / scale)
+            except ValueError:
+                continue
+    return None

@@ -1,0 +1,106 @@
+"""`VertexSimulator`: the simulator as a Python object that tests start, script, inspect and stop.
+
+Its methods call the same SimState the `/_sim/` routes use, so scripting in-process and over HTTP
+behave identically.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from local._http import LoopbackServer, ServerThread, refuse_on_cloud_run
+from local._keep import KEEP, Keep
+from local.vertex_sim.catalog import DEFAULT_MODELS, DEFAULT_PAGE_SIZE
+from local.vertex_sim.handler import SimHandler
+from local.vertex_sim.state import MAX_RECORDS, SimConfig, SimState
+
+
+def make_server(host: str, port: int, state: SimState) -> LoopbackServer[SimState]:
+    """Bind a simulator server (not yet serving); refuses on Cloud Run."""
+    refuse_on_cloud_run("Vertex AI simulator")
+    return LoopbackServer((host, port), SimHandler, state)
+
+
+class VertexSimulator:
+    """A loopback Vertex AI endpoint for Claude; point AnthropicVertex at `base_url`."""
+
+    def __init__(
+        self,
+        *,
+        ttft_ms: int = 0,
+        deltas: int | None = None,
+        interval_ms: int = 0,
+        models: Sequence[str] = DEFAULT_MODELS,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        max_records: int = MAX_RECORDS,
+    ) -> None:
+        config = SimConfig(ttft_ms=ttft_ms, deltas=deltas, interval_ms=interval_ms, models=tuple(models),
+                           page_size=page_size)
+        self.state = SimState(config, max_records=max_records)
+        self._running: ServerThread[SimState] | None = None
+
+    def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        if self._running is not None:
+            raise RuntimeError("Vertex simulator already started")
+        self._running = ServerThread(make_server(host, port, self.state))
+
+    def stop(self) -> None:
+        """Stop serving and drop open streams (their records end as client_closed)."""
+        if self._running is not None:
+            self._running.stop()
+            self._running = None
+
+    @property
+    def host_port(self) -> str:
+        if self._running is None:
+            raise RuntimeError("Vertex simulator not started")
+        return self._running.host_port
+
+    @property
+    def url(self) -> str:
+        """`http://127.0.0.1:PORT`, the root under which `/v1/...`, `/v1beta1/...` and `/_sim/...` live."""
+        return f"http://{self.host_port}"
+
+    @property
+    def base_url(self) -> str:
+        """What `AnthropicVertex(base_url=...)` expects: the root plus `/v1`."""
+        return f"{self.url}/v1"
+
+    def script(self, *steps: Mapping[str, Any]) -> int:
+        """Queue steps (same JSON shapes as `POST /_sim/script`); returns how many are pending."""
+        return self.state.script(steps)
+
+    def pending_steps(self) -> int:
+        return self.state.pending()
+
+    def requests(self, kind: str | None = None) -> list[dict[str, Any]]:
+        """Recorded Vertex requests, oldest first, optionally only one kind (e.g. "streamRawPredict")."""
+        records = self.state.requests()
+        return records if kind is None else [r for r in records if r["kind"] == kind]
+
+    def configure(
+        self,
+        *,
+        ttft_ms: int | Keep = KEEP,
+        deltas: int | Keep | None = KEEP,
+        interval_ms: int | Keep = KEEP,
+        models: Sequence[str] | Keep = KEEP,
+        page_size: int | Keep = KEEP,
+    ) -> dict[str, Any]:
+        """Change pacing or the model list, like `POST /_sim/config`; returns the new config."""
+        given: dict[str, Any] = {"ttft_ms": ttft_ms, "deltas": deltas, "interval_ms": interval_ms,
+                                 "page_size": page_size, "models": models if isinstance(models, Keep) else list(models)}
+        return self.state.configure({key: value for key, value in given.items() if value is not KEEP})
+
+    def reset(self) -> None:
+        """Drop pending steps and records and restore the constructor's config."""
+        self.state.reset()
+
+    def __enter__(self) -> VertexSimulator:
+        if self._running is None:
+            self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()

@@ -1,0 +1,77 @@
+"""The entry points as deployed: canonical paths, root paths, health, and cold-start hygiene."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import requests
+
+from local import procs
+from local.vertex_sim import VertexSimulator
+from tests.harness import FunctionServer
+
+HELLO = {"model": "claude-sonnet-4-5@20250929", "messages": [{"role": "user", "content": "Hello"}]}
+
+
+def test_chat_function_serves_its_root_and_canonical_path(start_function: Callable[..., FunctionServer],
+                                                          sim: VertexSimulator) -> None:
+    server = start_function("chat_completions")
+    sim.script({"text": "root"}, {"text": "canonical"})
+
+    root = requests.post(f"{server.url}/", json=HELLO, timeout=30)
+    canonical = requests.post(f"{server.url}/v1/chat/completions", json=HELLO, timeout=30)
+
+    assert root.json()["choices"][0]["message"]["content"] == "root"
+    assert canonical.json()["choices"][0]["message"]["content"] == "canonical"
+    # The chat function does not serve other functions' routes.
+    assert requests.get(f"{server.url}/health", timeout=10).status_code == 404
+
+
+def test_health_get_and_head(api: FunctionServer) -> None:
+    got = requests.get(f"{api.url}/health", timeout=10)
+    head = requests.head(f"{api.url}/health", timeout=10)
+
+    assert got.status_code == 200
+    assert got.json()["status"] == "ok"
+    assert got.json()["version"]
+    assert head.status_code == 200
+    assert head.content == b""
+
+
+def test_simulated_upstream_is_announced_on_every_response(api: FunctionServer) -> None:
+    assert requests.get(f"{api.url}/health", timeout=10).headers["X-Upstream"] == "simulator"
+    assert requests.get(f"{api.url}/v1/nope", timeout=10).headers["X-Upstream"] == "simulator"
+
+
+def test_light_functions_never_import_the_anthropic_sdk() -> None:
+    code = (
+        "import sys, flask; sys.path.insert(0, 'functions'); import main\n"
+        "app = flask.Flask('t')\n"
+        "with app.test_request_context('/health'):\n"
+        "    assert main.health(flask.request).status_code == 200\n"
+        "assert 'anthropic' not in sys.modules, 'health imported anthropic'\n"
+        "print('ok')\n"
+    )
+    env = {"PATH": "/usr/bin:/bin", "HOME": "/tmp", "GOOGLE_CLOUD_PROJECT": "p"}
+    result = subprocess.run([sys.executable, "-c", code], cwd=procs.ROOT, env=env, capture_output=True,
+                            text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "ok"
+
+
+def test_bad_setting_stops_the_function_at_start_up(function_env: dict[str, str], tmp_path: Path) -> None:
+    port = procs.free_port()
+    with pytest.raises(procs.StartError, match="STREAM_HEARTBEAT_SECONDS"):
+        procs.start_function("api", port=port, env={**function_env, "STREAM_HEARTBEAT_SECONDS": "soon"},
+                             log_path=tmp_path / "function.log")
+
+
+def test_simulator_can_never_be_selected_on_cloud_run(function_env: dict[str, str], tmp_path: Path) -> None:
+    port = procs.free_port()
+    with pytest.raises(procs.StartError, match="VERTEXCHAT_SIMULATOR"):
+        procs.start_function("api", port=port, env={**function_env, "K_SERVICE": "chat"},
+                             log_path=tmp_path / "function.log")
