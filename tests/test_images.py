@@ -1,0 +1,111 @@
+"""SSRF-safe image fetching: a real HTTP image server on loopback, reachable only via the test allowlist."""
+
+from __future__ import annotations
+
+import base64
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+
+from vertexchat.errors import InvalidRequestError
+from vertexchat.images import FetchPolicy, fetch_as_data_url, sniff
+
+PNG = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+                    "1f15c4890000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082")
+ROUTES: dict[str, tuple[int, dict[str, str], bytes]] = {
+    "/pixel.png": (200, {"Content-Type": "image/png"}, PNG),
+    "/lying.jpg": (200, {"Content-Type": "image/jpeg"}, b"<html>not an image</html>"),
+    "/big.png": (200, {"Content-Type": "image/png"}, PNG + b"\0" * 2048),
+    "/hop": (302, {"Location": "/pixel.png"}, b""),
+    "/to-private": (302, {"Location": "http://10.0.0.1/secret"}, b""),
+    "/to-metadata": (302, {"Location": "http://169.254.169.254/computeMetadata/v1/"}, b""),
+    "/loop": (302, {"Location": "/loop"}, b""),
+    "/gone": (404, {}, b"nope"),
+}
+
+
+@pytest.fixture(scope="module")
+def image_server() -> Iterator[str]:
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            status, headers, body = ROUTES.get(self.path, (404, {}, b""))
+            self.send_response(status)
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+TESTING = FetchPolicy(max_bytes=1024, timeout=5, allow_hosts=frozenset({"127.0.0.1"}))
+PARAM = "messages[0].content[1].image_url.url"
+
+
+def test_fetches_and_sniffs_an_allowed_image(image_server: str) -> None:
+    assert fetch_as_data_url(f"{image_server}/pixel.png", PARAM, TESTING) == \
+        f"data:image/png;base64,{base64.b64encode(PNG).decode()}"
+
+
+def test_follows_a_redirect(image_server: str) -> None:
+    assert fetch_as_data_url(f"{image_server}/hop", PARAM, TESTING).startswith("data:image/png;base64,")
+
+
+@pytest.mark.parametrize("url", [
+    "http://127.0.0.1/x.png",
+    "http://169.254.169.254/computeMetadata/v1/instance/service-accounts/default/token",
+    "http://10.0.0.1/x.png",
+    "http://[::1]/x.png",
+    "http://[::ffff:127.0.0.1]/x.png",
+    "http://0.0.0.0/x.png",
+    "http://100.64.0.1/x.png",
+    "http://localhost/x.png",  # a host name that resolves to a private address
+])
+def test_private_targets_are_refused_without_the_allowlist(url: str) -> None:
+    with pytest.raises(InvalidRequestError, match="private") as caught:
+        fetch_as_data_url(url, PARAM, FetchPolicy())
+    assert caught.value.param == PARAM
+    assert caught.value.status == 400
+
+
+@pytest.mark.parametrize("path", ["/to-private", "/to-metadata"])
+def test_redirects_to_private_addresses_are_refused(image_server: str, path: str) -> None:
+    with pytest.raises(InvalidRequestError, match="private"):
+        fetch_as_data_url(f"{image_server}{path}", PARAM, TESTING)
+
+
+@pytest.mark.parametrize(("path", "reason"), [
+    ("/lying.jpg", "not a JPEG"), ("/big.png", "larger than"), ("/loop", "redirected more than"),
+    ("/gone", "HTTP 404"),
+])
+def test_bad_bodies_are_refused(image_server: str, path: str, reason: str) -> None:
+    with pytest.raises(InvalidRequestError, match=reason):
+        fetch_as_data_url(f"{image_server}{path}", PARAM, TESTING)
+
+
+@pytest.mark.parametrize("url", ["ftp://example.com/x.png", "file:///etc/passwd", "gopher://x/"])
+def test_other_schemes_are_refused(url: str) -> None:
+    with pytest.raises(InvalidRequestError, match="http"):
+        fetch_as_data_url(url, PARAM, FetchPolicy())
+
+
+def test_sniff() -> None:
+    assert sniff(PNG) == "image/png"
+    assert sniff(b"\xff\xd8\xff\xe0rest") == "image/jpeg"
+    assert sniff(b"GIF89a...") == "image/gif"
+    assert sniff(b"RIFF\0\0\0\0WEBPVP8 ") == "image/webp"
+    assert sniff(b"RIFF\0\0\0\0WAVEfmt ") is None
+    assert sniff(b"<svg/>") is None
