@@ -28,6 +28,12 @@ def models(request: flask.Request) -> flask.Response:
 
 
 @functions_framework.http
+def sessions(request: flask.Request) -> flask.Response:
+    """/v1/sessions... and the old frontend's /atoms/chat/sessions... (GET / lists, POST / creates)."""
+    return handlers.serve("sessions", request)
+
+
+@functions_framework.http
 def health(request: flask.Request) -> flask.Response:
     """GET|HEAD /health (and /)."""
     return handlers.serve("health", request)
