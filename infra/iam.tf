@@ -1,0 +1,58 @@
+# Three service accounts, each with only what its job needs:
+#   runtime   - the functions' identity: call Vertex AI, read and write Firestore, write logs.
+#   builder   - Cloud Build's identity while it turns the source into images.
+#   scheduler - Cloud Scheduler's identity for the health ping: may invoke the health function only
+#               (that binding lives in functions.tf, next to the function).
+
+locals {
+  runtime_roles = [
+    "roles/aiplatform.user",
+    "roles/datastore.user",
+    "roles/logging.logWriter",
+  ]
+  # Read the uploaded source and write build logs; image pushes are granted on the repository alone.
+  builder_roles = [
+    "roles/logging.logWriter",
+    "roles/storage.objectViewer",
+  ]
+}
+
+resource "google_service_account" "runtime" {
+  project      = var.project
+  account_id   = "${var.name_prefix}-runtime"
+  display_name = "vertexchat functions (runtime)"
+  description  = "Identity of the vertexchat functions: Vertex AI, Firestore, logs."
+  depends_on   = [google_project_service.enabled]
+}
+
+resource "google_project_iam_member" "runtime" {
+  for_each = toset(local.runtime_roles)
+
+  project = var.project
+  role    = each.key
+  member  = "serviceAccount:${google_service_account.runtime.email}"
+}
+
+resource "google_service_account" "builder" {
+  project      = var.project
+  account_id   = "${var.name_prefix}-builder"
+  display_name = "vertexchat functions (build)"
+  description  = "Cloud Build identity for building the vertexchat functions."
+  depends_on   = [google_project_service.enabled]
+}
+
+resource "google_project_iam_member" "builder" {
+  for_each = toset(local.builder_roles)
+
+  project = var.project
+  role    = each.key
+  member  = "serviceAccount:${google_service_account.builder.email}"
+}
+
+resource "google_service_account" "scheduler" {
+  project      = var.project
+  account_id   = "${var.name_prefix}-scheduler"
+  display_name = "vertexchat health ping"
+  description  = "Cloud Scheduler identity: may invoke the vertexchat health function, nothing else."
+  depends_on   = [google_project_service.enabled]
+}
