@@ -6,10 +6,14 @@ from collections.abc import Callable, Iterator
 
 import openai
 import pytest
+import requests
 
+from local import procs
 from local.metadata_server import MetadataServer
 from local.vertex_sim import VertexSimulator
-from tests.harness import FunctionServer, base_env
+from tests.harness import PROJECT, FunctionServer, base_env
+from vertexchat import config
+from vertexchat.sessions import SessionStore
 
 
 @pytest.fixture(scope="session")
@@ -37,8 +41,9 @@ def sim(simulator: VertexSimulator, metadata_server: MetadataServer) -> VertexSi
 
 
 @pytest.fixture(scope="session")
-def function_env(metadata_server: MetadataServer, simulator: VertexSimulator) -> dict[str, str]:
-    return base_env(metadata_server.host_port, simulator.url)
+def function_env(metadata_server: MetadataServer, simulator: VertexSimulator,
+                 firestore_emulator: str) -> dict[str, str]:
+    return {**base_env(metadata_server.host_port, simulator.url), "FIRESTORE_EMULATOR_HOST": firestore_emulator}
 
 
 @pytest.fixture(scope="session")
@@ -68,3 +73,40 @@ def start_function(function_env: dict[str, str]) -> Iterator[Callable[..., Funct
 def client(api: FunctionServer, sim: VertexSimulator) -> openai.OpenAI:
     """The official OpenAI SDK pointed at the function; its own retries off, to see every answer."""
     return openai.OpenAI(base_url=f"{api.url}/v1", api_key="unused-locally", max_retries=0, timeout=30)
+
+
+@pytest.fixture(scope="session")
+def firestore_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The official Firestore emulator (Google Cloud CLI), shared by the session: its ``host:port``.
+
+    No in-memory stand-in: without ``gcloud`` the tests that need Firestore fail, saying why.
+    """
+    port = procs.free_port()
+    try:
+        proc = procs.start_firestore(port=port, log_path=tmp_path_factory.mktemp("firestore") / "emulator.log")
+    except procs.StartError as exc:
+        pytest.fail(f"The Firestore emulator did not start: {exc}", pytrace=False)
+    yield f"127.0.0.1:{port}"
+    proc.stop()
+
+
+@pytest.fixture
+def firestore(firestore_emulator: str) -> str:
+    """The emulator's ``host:port``, emptied of every document for this test."""
+    url = f"http://{firestore_emulator}/emulator/v1/projects/{PROJECT}/databases/(default)/documents"
+    requests.delete(url, timeout=10).raise_for_status()
+    return firestore_emulator
+
+
+@pytest.fixture
+def session_store(firestore: str, monkeypatch: pytest.MonkeyPatch) -> SessionStore:
+    """A session store on the emptied emulator, built as the functions build theirs."""
+    monkeypatch.setenv("FIRESTORE_EMULATOR_HOST", firestore)
+    return SessionStore(config.load({"GOOGLE_CLOUD_PROJECT": PROJECT}))
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark what needs the Firestore emulator, so `-m "not emulator"` (Cloud Build) can leave it out."""
+    for item in items:
+        if "firestore_emulator" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.emulator)

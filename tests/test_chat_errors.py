@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -14,6 +15,14 @@ from tests.harness import FunctionServer, sse_events
 
 MODEL = "claude-sonnet-4-5@20250929"
 HELLO = {"model": MODEL, "messages": [{"role": "user", "content": "Hello"}]}
+
+
+@pytest.fixture(scope="module")
+def api(function_env: dict[str, str]) -> Iterator[FunctionServer]:
+    """One attempt per request and no breaker: these tests look at how a single upstream answer is mapped."""
+    server = FunctionServer("api", {**function_env, "UPSTREAM_MAX_ATTEMPTS": "1", "BREAKER_FAILURES": "1000"})
+    yield server
+    server.stop()
 
 
 def post(api: FunctionServer, body: Any, **kwargs: Any) -> requests.Response:

@@ -35,8 +35,19 @@ ENV_VARS: dict[str, tuple[str, str]] = {
     "DEFAULT_MAX_TOKENS": ("4096", "`max_tokens` sent to Claude when the request gives none."),
     "STREAM_HEARTBEAT_SECONDS": ("15", "Interval of SSE comment heartbeats while the upstream is silent."),
     "UPSTREAM_CONNECT_TIMEOUT_SECONDS": ("10", "Connect timeout to Vertex."),
-    "UPSTREAM_READ_TIMEOUT_SECONDS": ("600", "Longest silence allowed between upstream bytes "
-                                             "(and before the first one) before the call is abandoned."),
+    "UPSTREAM_FIRST_BYTE_TIMEOUT_SECONDS": ("120", "Longest wait for a stream's first event from Vertex."),
+    "UPSTREAM_IDLE_TIMEOUT_SECONDS": ("300", "Longest silence between stream events before the stream is ended "
+                                             "with an in-band error (heartbeats keep the client meanwhile)."),
+    "UPSTREAM_TOTAL_TIMEOUT_SECONDS": ("3540", "Longest a single Vertex call may take, streamed or not "
+                                               "(keep below the function timeout)."),
+    "UPSTREAM_DEADLINE_SECONDS": ("30", "Time budget for all attempts before the first byte reaches the client "
+                                        "(retries and failover)."),
+    "UPSTREAM_MAX_ATTEMPTS": ("4", "Most attempts per request across retries and failover."),
+    "VERTEX_FALLBACK_REGIONS": ("", "Comma-separated Vertex locations tried, in order, after a 429/529/5xx in "
+                                    "`CLOUD_ML_REGION`."),
+    "BREAKER_FAILURES": ("5", "Consecutive retryable failures of one (location, model) that open its circuit."),
+    "BREAKER_WINDOW_SECONDS": ("60", "Window in which those failures must fall."),
+    "BREAKER_COOLDOWN_SECONDS": ("30", "How long an open circuit is skipped before one probe is let through."),
     "VERTEX_MODELS": ("", "Comma-separated model ids or names to offer (`claude-sonnet-4-5` keeps every version; "
                           "`x@v` keeps that version only); empty offers every Claude model Vertex lists."),
     "MODEL_ALIASES": ("", "Extra model ids as `alias=target,...`; the target is any id the catalog resolves, "
@@ -51,6 +62,23 @@ ENV_VARS: dict[str, tuple[str, str]] = {
     "FIRESTORE_TIMEOUT_SECONDS": ("10", "Timeout of each Firestore call, retries of transient errors included."),
     "FIRESTORE_EMULATOR_HOST": ("", "Local emulation only: `host:port` of the Firestore emulator "
                                     "(read by the Firestore client). Refused when `K_SERVICE` is set."),
+    "AUTH_MODE": ("none locally; required when deployed", "`firebase` (Firebase Authentication ID tokens), "
+                  "`oidc` (any OIDC provider) or `none` (local emulation only; refused when `K_SERVICE` is set)."),
+    "AUTH_ISSUER": ("", "`oidc`: the expected `iss`."),
+    "AUTH_AUDIENCE": ("", "`oidc`: the expected `aud`. `firebase`: defaults to the project id."),
+    "AUTH_JWKS_URL": ("", "`oidc`: the issuer's JWKS URL."),
+    "AUTH_FIREBASE_PROJECT": ("the project id", "`firebase`: the Firebase project whose ID tokens are accepted."),
+    "CORS_ALLOWED_ORIGINS": ("", "Comma-separated origins allowed to call from a browser: exact "
+                                 "(`https://app.example.com`) or one wildcard level (`https://*.example.com`)."),
+    "MAX_IMAGE_BYTES": ("5242880", "Largest image fetched for an http(s) `image_url` (5 MiB)."),
+    "IMAGE_FETCH_TIMEOUT_SECONDS": ("10", "Timeout of each step of an image fetch."),
+    "IMAGE_FETCH_ALLOW_HOSTS": ("", "Tests only: hosts exempt from the private-address check. "
+                                    "Refused when `K_SERVICE` is set."),
+    "HEALTH_MODEL": ("claude-sonnet-4-5", "Model whose `count-tokens` endpoint the health check calls "
+                                          "(any id the catalog resolves)."),
+    "HEALTH_CACHE_SECONDS": ("30", "How long a deep health result is reused, so probe floods cannot hammer "
+                                   "Vertex or Firestore."),
+    "LOG_CONTENT": ("false", "Debugging only: log prompt and completion text."),
     "LOG_LEVEL": ("INFO", "Lowest severity written to the log."),
     "K_SERVICE": ("set by Cloud Run", "Read only to know the code runs deployed; never set it by hand."),
     "PORT": ("3284", "Port of the local stack (`make run`); Cloud Run sets its own."),
@@ -58,6 +86,7 @@ ENV_VARS: dict[str, tuple[str, str]] = {
 
 _REGION = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+_NONE: tuple[str, ...] = ()
 _DATABASE = re.compile(r"^[a-z][a-z0-9-]{2,61}[a-z0-9]$")
 _MODEL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$")
 
@@ -72,7 +101,28 @@ class Settings:
     default_max_tokens: int = 4096
     heartbeat_seconds: float = 15.0
     connect_timeout: float = 10.0
-    read_timeout: float = 600.0
+    first_byte_timeout: float = 120.0
+    idle_timeout: float = 300.0
+    total_timeout: float = 3540.0
+    upstream_deadline: float = 30.0
+    max_attempts: int = 4
+    fallback_regions: tuple[str, ...] = ()
+    breaker_failures: int = 5
+    breaker_window: float = 60.0
+    breaker_cooldown: float = 30.0
+    # Set only when VERTEX_ENDPOINT is: then every location (fallbacks too) is reached through it.
+    endpoint_override: str | None = None
+    auth_mode: str = "none"
+    auth_issuer: str = ""
+    auth_audience: str = ""
+    auth_jwks_url: str = ""
+    cors_origins: tuple[str, ...] = ()
+    max_image_bytes: int = 5 * 1024 * 1024
+    image_fetch_timeout: float = 10.0
+    image_allow_hosts: frozenset[str] = frozenset()
+    health_cache_seconds: float = 30.0
+    health_model: str = "claude-sonnet-4-5"
+    log_content: bool = False
     max_request_bytes: int = 20 * 1024 * 1024
     vertex_models: tuple[str, ...] = ()
     model_aliases: tuple[tuple[str, str], ...] = ()
@@ -100,16 +150,7 @@ def load(env: Mapping[str, str]) -> Settings:
     region = _get(env, "CLOUD_ML_REGION", "global", _region)
     deployed = bool(env.get("K_SERVICE", "").strip())
     simulator = _get(env, "VERTEXCHAT_SIMULATOR", False, _bool)
-    if deployed and env.get("FIRESTORE_EMULATOR_HOST", "").strip():
-        raise ConfigError(
-            "FIRESTORE_EMULATOR_HOST is for local emulation only and K_SERVICE says this runs on Cloud Run; "
-            "unset FIRESTORE_EMULATOR_HOST."
-        )
-    if simulator and deployed:
-        raise ConfigError(
-            "VERTEXCHAT_SIMULATOR is for local emulation only and K_SERVICE says this runs on Cloud Run; "
-            "unset VERTEXCHAT_SIMULATOR."
-        )
+    _refuse_local_only(env, deployed)
     project = (env.get("ANTHROPIC_VERTEX_PROJECT_ID") or env.get("GOOGLE_CLOUD_PROJECT") or "").strip()
     return Settings(
         region=region,
@@ -118,7 +159,24 @@ def load(env: Mapping[str, str]) -> Settings:
         default_max_tokens=_get(env, "DEFAULT_MAX_TOKENS", 4096, _int_range(1, 1_000_000)),
         heartbeat_seconds=_get(env, "STREAM_HEARTBEAT_SECONDS", 15.0, _float_range(0.05, 300)),
         connect_timeout=_get(env, "UPSTREAM_CONNECT_TIMEOUT_SECONDS", 10.0, _float_range(0.1, 300)),
-        read_timeout=_get(env, "UPSTREAM_READ_TIMEOUT_SECONDS", 600.0, _float_range(0.1, 3600)),
+        first_byte_timeout=_get(env, "UPSTREAM_FIRST_BYTE_TIMEOUT_SECONDS", 120.0, _float_range(0.1, 3600)),
+        idle_timeout=_get(env, "UPSTREAM_IDLE_TIMEOUT_SECONDS", 300.0, _float_range(0.1, 3600)),
+        total_timeout=_get(env, "UPSTREAM_TOTAL_TIMEOUT_SECONDS", 3540.0, _float_range(1, 3600)),
+        upstream_deadline=_get(env, "UPSTREAM_DEADLINE_SECONDS", 30.0, _float_range(0, 600)),
+        max_attempts=_get(env, "UPSTREAM_MAX_ATTEMPTS", 4, _int_range(1, 10)),
+        fallback_regions=_get(env, "VERTEX_FALLBACK_REGIONS", _NONE, _regions),
+        breaker_failures=_get(env, "BREAKER_FAILURES", 5, _int_range(1, 1000)),
+        breaker_window=_get(env, "BREAKER_WINDOW_SECONDS", 60.0, _float_range(1, 3600)),
+        breaker_cooldown=_get(env, "BREAKER_COOLDOWN_SECONDS", 30.0, _float_range(0.1, 3600)),
+        endpoint_override=_get(env, "VERTEX_ENDPOINT", None, _endpoint),
+        **_auth(env, deployed, project),
+        cors_origins=_get(env, "CORS_ALLOWED_ORIGINS", _NONE, _origins),
+        max_image_bytes=_get(env, "MAX_IMAGE_BYTES", 5 * 1024 * 1024, _int_range(1024, 20 * 1024 * 1024)),
+        image_fetch_timeout=_get(env, "IMAGE_FETCH_TIMEOUT_SECONDS", 10.0, _float_range(0.1, 120)),
+        image_allow_hosts=frozenset(_get(env, "IMAGE_FETCH_ALLOW_HOSTS", _NONE, _hosts)),
+        health_cache_seconds=_get(env, "HEALTH_CACHE_SECONDS", 30.0, _float_range(0, 3600)),
+        health_model=_get(env, "HEALTH_MODEL", "claude-sonnet-4-5", _model_id),
+        log_content=_get(env, "LOG_CONTENT", False, _bool),
         max_request_bytes=_get(env, "MAX_REQUEST_BYTES", 20 * 1024 * 1024, _int_range(1024, 32 * 1024 * 1024)),
         vertex_models=_get(env, "VERTEX_MODELS", (), _model_ids),
         model_aliases=_get(env, "MODEL_ALIASES", (), _aliases),
@@ -131,6 +189,50 @@ def load(env: Mapping[str, str]) -> Settings:
         firestore_database=_get(env, "FIRESTORE_DATABASE", "(default)", _database),
         firestore_timeout=_get(env, "FIRESTORE_TIMEOUT_SECONDS", 10.0, _float_range(0.1, 300)),
     )
+
+
+# Settings that exist for local emulation and tests only; a deployment refuses to start with them.
+LOCAL_ONLY = ("VERTEXCHAT_SIMULATOR", "FIRESTORE_EMULATOR_HOST", "IMAGE_FETCH_ALLOW_HOSTS")
+AUTH_MODES = ("none", "firebase", "oidc")
+FIREBASE_JWKS_URL = "https://www.googleapis.com/service_accounts/v1/jwk/securetoken@system.gserviceaccount.com"
+
+
+def _refuse_local_only(env: Mapping[str, str], deployed: bool) -> None:
+    if not deployed:
+        return
+    for name in LOCAL_ONLY:
+        value = env.get(name, "").strip()
+        if value and value.lower() not in ("0", "false", "no", "off"):
+            raise ConfigError(
+                f"{name} is for local emulation only and K_SERVICE says this runs on Cloud Run; unset {name}."
+            )
+
+
+def _auth(env: Mapping[str, str], deployed: bool, project: str) -> dict[str, str]:
+    """The four auth fields; an open deployment is impossible, a half-configured one fails here."""
+    mode = _get(env, "AUTH_MODE", "", _choice_lower(AUTH_MODES))
+    if not mode:
+        if deployed:
+            raise ConfigError("AUTH_MODE must be set when deployed (K_SERVICE is set): firebase or oidc.")
+        mode = "none"
+    if mode == "none" and deployed:
+        raise ConfigError("AUTH_MODE=none is for local emulation only and K_SERVICE says this runs on Cloud Run.")
+    if mode == "firebase":
+        firebase_project = env.get("AUTH_FIREBASE_PROJECT", "").strip() or project
+        if not firebase_project:
+            raise ConfigError("AUTH_MODE=firebase needs AUTH_FIREBASE_PROJECT or GOOGLE_CLOUD_PROJECT.")
+        return {"auth_mode": mode, "auth_issuer": f"https://securetoken.google.com/{firebase_project}",
+                "auth_audience": env.get("AUTH_AUDIENCE", "").strip() or firebase_project,
+                "auth_jwks_url": FIREBASE_JWKS_URL}
+    if mode == "oidc":
+        values = {name: env.get(name, "").strip() for name in ("AUTH_ISSUER", "AUTH_AUDIENCE", "AUTH_JWKS_URL")}
+        missing = [name for name, value in values.items() if not value]
+        if missing:
+            raise ConfigError(f"AUTH_MODE=oidc needs {', '.join(missing)}.")
+        _get(env, "AUTH_JWKS_URL", "", _url)
+        return {"auth_mode": mode, "auth_issuer": values["AUTH_ISSUER"], "auth_audience": values["AUTH_AUDIENCE"],
+                "auth_jwks_url": values["AUTH_JWKS_URL"]}
+    return {"auth_mode": "none", "auth_issuer": "", "auth_audience": "", "auth_jwks_url": ""}
 
 
 def _get(env: Mapping[str, str], name: str, default: T, parse: Callable[[str], T]) -> T:
@@ -159,6 +261,12 @@ def _endpoint(raw: str) -> str:
     return raw.rstrip("/")
 
 
+def _model_id(raw: str) -> str:
+    if not _MODEL_ID.match(raw):
+        raise ValueError("expected a model id such as claude-sonnet-4-5 or claude-sonnet-4-5@20250929")
+    return raw
+
+
 def _model_ids(raw: str) -> tuple[str, ...]:
     ids = tuple(dict.fromkeys(part.strip() for part in raw.split(",") if part.strip()))
     bad = [i for i in ids if not _MODEL_ID.match(i)]
@@ -183,6 +291,45 @@ def _database(raw: str) -> str:
     if raw != "(default)" and not _DATABASE.match(raw):
         raise ValueError("expected (default) or a database id of 4-63 lowercase letters, digits and hyphens")
     return raw
+
+
+def _regions(raw: str) -> tuple[str, ...]:
+    return tuple(_region(item.strip()) for item in raw.split(",") if item.strip())
+
+
+def _url(raw: str) -> str:
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("expected an http(s) URL")
+    return raw
+
+
+def _origins(raw: str) -> tuple[str, ...]:
+    origins = []
+    for item in (part.strip() for part in raw.split(",")):
+        if not item:
+            continue
+        parts = urlsplit(item)
+        host = parts.hostname or ""
+        if parts.scheme not in ("http", "https") or not host or parts.path or parts.query:
+            raise ValueError(f"{item!r} is not an origin (scheme://host[:port], no path)")
+        if "*" in item and not (host.startswith("*.") and "*" not in host[2:] and host.count(".") >= 2):
+            raise ValueError(f"{item!r}: a wildcard must be one leading label of a domain, like https://*.example.com")
+        origins.append(item.rstrip("/"))
+    return tuple(origins)
+
+
+def _hosts(raw: str) -> tuple[str, ...]:
+    return tuple(item.strip().lower() for item in raw.split(",") if item.strip())
+
+
+def _choice_lower(options: tuple[str, ...]) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        if raw.lower() not in options:
+            raise ValueError(f"expected one of {', '.join(options)}")
+        return raw.lower()
+
+    return parse
 
 
 def _bool(raw: str) -> bool:

@@ -44,12 +44,16 @@ class APIError(Exception):
         param: str | None = None,
         code: str | None = None,
         retry_after: float | None = None,
+        upstream_retry_after: float | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.param = param
         self.code = code if code is not None else self.default_code
         self.retry_after = retry_after
+        # What the upstream itself asked for (None if it said nothing): retries honour this,
+        # while ``retry_after`` is what the client is told.
+        self.upstream_retry_after = upstream_retry_after
 
     def headers(self) -> dict[str, str]:
         """Extra response headers this error calls for (Retry-After where it applies)."""
@@ -72,6 +76,11 @@ class AuthenticationError(APIError):
     status = 401
     type = "authentication_error"
     default_code = "invalid_token"
+
+    def headers(self) -> dict[str, str]:
+        # RFC 6750: the description is ours (never the token), quotes stripped to keep the header valid.
+        description = self.message.replace('"', "'")
+        return {"WWW-Authenticate": f'Bearer error="invalid_token", error_description="{description}"'}
 
 
 class PermissionDeniedError(APIError):
@@ -229,7 +238,9 @@ def classify_upstream(status: int | None, error_type: str | None, message: str,
     text = f"Vertex AI: {message}" if message else "Vertex AI returned an error."
     if cls is CredentialsError:
         text += _CREDENTIALS_HINT
-    if cls in (RateLimitError, OverloadedError) and retry_after is None:
-        retry_after = 1.0 if cls is OverloadedError else 5.0
+    advertised = retry_after
+    if cls in (RateLimitError, OverloadedError) and advertised is None:
+        advertised = 1.0 if cls is OverloadedError else 5.0
     return cls(text, param="model" if cls is ModelNotFoundError else None,
-               retry_after=retry_after if cls in (RateLimitError, OverloadedError) else None)
+               retry_after=advertised if cls in (RateLimitError, OverloadedError) else None,
+               upstream_retry_after=retry_after)

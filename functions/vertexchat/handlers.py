@@ -22,10 +22,14 @@ import flask
 
 from vertexchat import config, logs, web
 from vertexchat.errors import APIError, MethodNotAllowedError, NotFoundError, internal_error
+from vertexchat.cors import CorsPolicy
 from vertexchat.gcp_auth import AmbientCredentials
+from vertexchat.resilience import Breakers, Policy
 
 if TYPE_CHECKING:
+    from vertexchat.auth import TokenVerifier
     from vertexchat.models import ModelCatalog
+    from vertexchat.sessions import SessionStore
     from vertexchat.vertex import Vertex
 
 log = logging.getLogger(__name__)
@@ -42,14 +46,17 @@ class Route:
     methods: tuple[str, ...]
     target: str  # "module:function", imported on first use
     functions: frozenset[str]
+    # Public routes answer without a bearer token (health for the scheduler, the API description).
+    public: bool = False
 
     def match(self, path: str) -> dict[str, str] | None:
         found = re.fullmatch(self.pattern, path)
         return found.groupdict() if found else None
 
 
-def _route(name: str, pattern: str, methods: tuple[str, ...], target: str, *functions: str) -> Route:
-    return Route(name, pattern, methods, target, frozenset((*functions, "api")))
+def _route(name: str, pattern: str, methods: tuple[str, ...], target: str, *functions: str,
+           public: bool = False) -> Route:
+    return Route(name, pattern, methods, target, frozenset((*functions, "api")), public)
 
 
 ROUTES: tuple[Route, ...] = (
@@ -58,12 +65,24 @@ ROUTES: tuple[Route, ...] = (
     _route("models.list", r"/v1/models", ("GET",), "vertexchat.models:list_models", "models"),
     # Model ids contain "@" and "."; Flask hands over the path already percent-decoded.
     _route("models.get", r"/v1/models/(?P<model_id>[^/]+)", ("GET",), "vertexchat.models:get_model", "models"),
-    _route("health", r"/health", ("GET", "HEAD"), "vertexchat.health:check", "health"),
-    _route("index", r"/v1", ("GET",), "vertexchat.handlers:index"),
+    _route("sessions.collection", r"/v1/sessions", ("GET", "POST"), "vertexchat.sessions_api:collection",
+           "sessions"),
+    _route("sessions.item", r"/v1/sessions/(?P<session_id>[^/]+)", ("GET", "PATCH", "DELETE"),
+           "vertexchat.sessions_api:item", "sessions"),
+    _route("sessions.messages", r"/v1/sessions/(?P<session_id>[^/]+)/messages", ("GET",),
+           "vertexchat.sessions_api:messages", "sessions"),
+    # The old frontend's routes, answered in its shapes; they also accept its legacy ids.
+    _route("compat.sessions", r"/atoms/chat/sessions", ("GET",), "vertexchat.sessions_api:compat_list",
+           "sessions"),
+    _route("compat.session", r"/atoms/chat/sessions/(?P<session_id>[^/]+)", ("GET",),
+           "vertexchat.sessions_api:compat_get", "sessions"),
+    _route("health", r"/health", ("GET", "HEAD"), "vertexchat.health:check", "health", public=True),
+    _route("index", r"/v1", ("GET",), "vertexchat.handlers:index", public=True),
 )
 
 # The route a function's root path "/" stands for.
-ROOT_ROUTE = {"chat_completions": "chat.completions", "models": "models.list", "health": "health", "api": "index"}
+ROOT_ROUTE = {"chat_completions": "chat.completions", "models": "models.list",
+              "sessions": "sessions.collection", "health": "health", "api": "index"}
 FUNCTIONS = tuple(ROOT_ROUTE)
 
 
@@ -76,6 +95,15 @@ class Services:
         self._credentials: AmbientCredentials | None = None
         self._vertex: Vertex | None = None
         self._catalog: ModelCatalog | None = None
+        self._store: SessionStore | None = None
+        self._breakers: Breakers | None = None
+        self._verifier: TokenVerifier | None = None
+        self.cors = CorsPolicy.parse(settings.cors_origins)
+        self.upstream_policy = Policy(
+            regions=(settings.region, *(r for r in settings.fallback_regions if r != settings.region)),
+            max_attempts=settings.max_attempts, deadline=settings.upstream_deadline,
+            breaker_failures=settings.breaker_failures, breaker_window=settings.breaker_window,
+            breaker_cooldown=settings.breaker_cooldown)
 
     @property
     def credentials(self) -> AmbientCredentials:
@@ -107,6 +135,41 @@ class Services:
                     self._catalog = ModelCatalog(self.settings, VertexModelLister(self.settings, credentials))
         return self._catalog
 
+    @property
+    def store(self) -> SessionStore:
+        """The Firestore session store; the client connects on first use, never at import."""
+        if self._store is None:
+            with self._lock:
+                if self._store is None:
+                    from vertexchat.sessions import SessionStore  # noqa: PLC0415 - on first use
+
+                    self._store = SessionStore(self.settings)
+        return self._store
+
+    def identify(self, authorization: str | None) -> str:
+        """The verified caller's subject (the owner of their sessions); 401 or 503 otherwise."""
+        from vertexchat import auth  # noqa: PLC0415 - PyJWT and cryptography load on the first call only
+
+        if self.settings.auth_mode == "none":
+            # Local emulation only (config refuses it when deployed): one fixed identity.
+            return auth.LOCAL_IDENTITY
+        if self._verifier is None:
+            with self._lock:
+                if self._verifier is None:
+                    s = self.settings
+                    self._verifier = auth.TokenVerifier(issuer=s.auth_issuer, audience=s.auth_audience,
+                                                   jwks_url=s.auth_jwks_url)
+        return self._verifier.verify(authorization).subject
+
+    @property
+    def breakers(self) -> Breakers:
+        """This instance's circuit breakers, one per (location, model)."""
+        if self._breakers is None:
+            with self._lock:
+                if self._breakers is None:
+                    self._breakers = Breakers(self.upstream_policy)
+        return self._breakers
+
 
 _services: Services | None = None
 _services_lock = threading.Lock()
@@ -137,6 +200,7 @@ def serve(function: str, request: flask.Request) -> flask.Response:
                                          request.headers.get("X-Cloud-Trace-Context"), svc.settings.project_id))
     if svc.settings.simulator:
         call.headers["X-Upstream"] = "simulator"
+    call.headers.update(svc.cors.response_headers(request.headers.get("Origin")))
     error: APIError | None = None
     try:
         response = _dispatch(function, call, svc)
@@ -158,9 +222,15 @@ def _dispatch(function: str, call: web.Call, svc: Services) -> flask.Response:
     call.fields["route"] = route.name
     method = call.request.method
     if method == "OPTIONS":
-        return web.empty_response(call, 204, {"Allow": ", ".join((*route.methods, "OPTIONS"))})
+        # A CORS preflight carries no token by design: it is answered before authentication.
+        preflight = svc.cors.preflight_headers(call.request.headers.get("Origin"),
+                                               call.request.headers.get("Access-Control-Request-Headers"))
+        return web.empty_response(call, 204, {"Allow": ", ".join((*route.methods, "OPTIONS")), **preflight})
     if method not in route.methods:
         raise MethodNotAllowedError(f"{method} is not allowed on {path}; use {', '.join(route.methods)}.")
+    if not route.public:
+        call.user = svc.identify(call.request.headers.get("Authorization"))
+        call.fields["user"] = logs.user_hash(call.user)
     return _target(route)(call, svc, params)
 
 

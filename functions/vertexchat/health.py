@@ -1,20 +1,137 @@
-"""``GET|HEAD /health``: the report Cloud Scheduler pings.
+"""``GET|HEAD /health``: the deep checks Cloud Scheduler pings every five minutes.
 
-Shallow for now: it proves the function starts and its configuration loads. It must stay
-fast and must never import the anthropic SDK.
+Checks, each with its latency and error:
+- ``firestore`` (required): write and read back a small document;
+- ``credentials`` (required): an access token can be obtained;
+- ``vertex`` (required): ``count-tokens:rawPredict`` for the health model answers (it
+  generates nothing, so it costs nothing);
+- ``catalog``: where the model list comes from (``stale``/``builtin`` is degraded);
+- ``circuits``: this instance's open circuit breakers (any open is degraded).
+
+``200 {"status": "ok"|"degraded", ...}`` or ``503 {"status": "down", ...}`` when a required
+check fails; HEAD answers the same status without a body. Deep results are cached for
+``HEALTH_CACHE_SECONDS`` and computed by one request at a time, so a flood of probes costs at
+most one Vertex call and one Firestore round trip per window; ``?deep=0`` answers from the
+process alone. This module must never import the anthropic SDK: health stays fast to start.
 """
 
 from __future__ import annotations
 
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
 import flask
+import requests
 
 from vertexchat import __version__, web
+from vertexchat.errors import APIError, classify_upstream
 from vertexchat.handlers import Services
+
+INSTANCE_ID = uuid.uuid4().hex[:12]
+REQUIRED = ("firestore", "credentials", "vertex")
+# Vertex's original version string; count-tokens accepts it and the SDK is not loaded here.
+_ANTHROPIC_VERSION = "vertex-2023-10-16"
+_VERTEX_TIMEOUT = (5.0, 10.0)
+
+_lock = threading.Lock()
+_cached: tuple[float, dict[str, Any]] | None = None
 
 
 def check(call: web.Call, svc: Services, params: dict[str, str]) -> flask.Response:
     """Answer the health probe; HEAD gets the same status without a body."""
-    body = {"status": "ok", "version": __version__, "checks": {}}
+    deep = call.request.args.get("deep", "1") not in ("0", "false", "no")
+    report = _deep_report(svc) if deep else _report(_process_checks(svc))
+    status = 503 if report["status"] == "down" else 200
+    call.fields["health"] = report["status"]
     if call.request.method == "HEAD":
-        return web.empty_response(call, 200)
-    return web.json_response(body, call)
+        return web.empty_response(call, status)
+    return web.json_response(report, call, status=status, headers={"Cache-Control": "no-store"})
+
+
+def _deep_report(svc: Services) -> dict[str, Any]:
+    global _cached  # noqa: PLW0603 - the per-instance cache of the last deep result
+    ttl = svc.settings.health_cache_seconds
+    cached = _cached
+    if cached is not None and time.monotonic() - cached[0] < ttl:
+        return cached[1]
+    with _lock:
+        # Whoever waited on the lock finds the fresh result of the request that held it.
+        if _cached is not None and time.monotonic() - _cached[0] < ttl:
+            return _cached[1]
+        checks = {
+            "firestore": _timed(lambda: svc.store.ping(INSTANCE_ID)),
+            "credentials": _timed(lambda: svc.credentials.token()),
+            "vertex": _timed(lambda: _count_tokens(svc)),
+            # Refreshes the model list if it is due, so a listing outage shows up here.
+            "catalog": _catalog_check(lambda: svc.catalog.snapshot().source),
+            "circuits": _circuits_check(svc),
+        }
+        report = _report(checks)
+        _cached = (time.monotonic(), report)
+        return report
+
+
+def _process_checks(svc: Services) -> dict[str, dict[str, Any]]:
+    """What this instance knows without any I/O: the catalog's source and the circuit breakers."""
+    return {"catalog": _catalog_check(lambda: svc.catalog.last_source), "circuits": _circuits_check(svc)}
+
+
+def _catalog_check(source_of: Callable[[], str]) -> dict[str, Any]:
+    started = time.monotonic()
+    source = source_of()
+    degraded = source in ("stale", "builtin")
+    return {"status": "degraded" if degraded else "ok", "source": source,
+            "latency_ms": round((time.monotonic() - started) * 1000, 1),
+            "error": "Vertex AI's model list is unavailable; serving a fallback list." if degraded else None}
+
+
+def _circuits_check(svc: Services) -> dict[str, Any]:
+    circuits = [c for c in svc.breakers.snapshot() if c["state"] != "closed"]
+    return {"status": "degraded" if circuits else "ok", "open": circuits, "latency_ms": 0.0,
+            "error": f"{len(circuits)} circuit(s) open" if circuits else None}
+
+
+def _report(checks: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    if any(checks.get(name, {}).get("status") == "down" for name in REQUIRED):
+        status = "down"
+    elif any(c["status"] != "ok" for c in checks.values()):
+        status = "degraded"
+    else:
+        status = "ok"
+    return {"status": status, "version": __version__, "instance": INSTANCE_ID, "checks": checks}
+
+
+def _timed(check: Callable[[], object]) -> dict[str, Any]:
+    started = time.monotonic()
+    error: str | None = None
+    try:
+        check()
+    except APIError as exc:
+        error = exc.message
+    except Exception as exc:  # noqa: BLE001 - a health check reports every failure, it never raises
+        error = f"{type(exc).__name__}: {str(exc)[:200]}"
+    return {"status": "down" if error else "ok", "latency_ms": round((time.monotonic() - started) * 1000, 1),
+            "error": error}
+
+
+def _count_tokens(svc: Services) -> None:
+    """POST count-tokens:rawPredict with plain requests (the SDK stays unloaded)."""
+    settings = svc.settings
+    model = svc.catalog.resolve(settings.health_model).vertex_id
+    region = settings.region
+    url = (f"{settings.vertex_endpoint}/v1/projects/{svc.credentials.project_id()}/locations/{region}"
+           "/publishers/anthropic/models/count-tokens:rawPredict")
+    body = {"anthropic_version": _ANTHROPIC_VERSION, "model": model,
+            "messages": [{"role": "user", "content": "ping"}]}
+    response = requests.post(url, json=body, timeout=_VERTEX_TIMEOUT,
+                             headers={"Authorization": f"Bearer {svc.credentials.token()}"})
+    if response.status_code != 200:
+        try:
+            detail = response.json().get("error", {})
+        except ValueError:
+            detail = {}
+        raise classify_upstream(response.status_code, detail.get("type") or detail.get("status"),
+                                str(detail.get("message") or response.reason))

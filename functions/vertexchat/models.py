@@ -58,7 +58,7 @@ class VertexModelLister:
     def __init__(self, settings: Settings, credentials: AmbientCredentials) -> None:
         self._url = listing_url(settings.vertex_endpoint)
         self._credentials = credentials
-        self._timeout = (settings.connect_timeout, min(settings.read_timeout, _MAX_READ_SECONDS))
+        self._timeout = (settings.connect_timeout, min(settings.first_byte_timeout, _MAX_READ_SECONDS))
         self._session = requests.Session()
 
     def __call__(self) -> list[str]:
@@ -141,6 +141,11 @@ class ModelCatalog:
                 return self._fallback()
             self._refreshing = True
         return self._refresh()
+
+    @property
+    def last_source(self) -> str:
+        """Where the last refresh left the catalog (``live``, ``stale``, ``builtin``); no I/O."""
+        return self._outcome.source
 
     def resolve(self, requested: str) -> Model:
         """The model a chat request names, or ModelNotFoundError (404).

@@ -3,16 +3,19 @@
 The old backend died with "SocketError: other side closed": an exception escaped its
 stream generator and the connection was cut with no explanation. Here:
 
-- every failure after the first byte becomes an in-band ``data: {"error": ...}`` event
-  followed by ``data: [DONE]``; a stream that ends without ``message_stop`` is an error;
+- :func:`open_stream` waits for Vertex's first event before anything is sent, so a stall or
+  an error at the very start is still a retryable failure with a proper HTTP status;
+- after that, every failure becomes an in-band ``data: {"error": ...}`` event followed by
+  ``data: [DONE]``; a stream that ends without ``message_stop`` is an error;
 - while the upstream is silent (long thinking), an SSE comment goes out every
-  ``heartbeat`` seconds so proxies and browsers keep the connection;
+  ``heartbeat`` seconds so proxies and browsers keep the connection; past the idle
+  deadline, or the total one, the stream ends with an in-band timeout error;
 - when the client goes away, the upstream request is shut down at once, so no tokens are
   paid for nobody.
 
 A reader thread pulls events from the upstream into a queue; the response generator waits
-on that queue with a timeout, which is what lets it send heartbeats and notice a departed
-client while the upstream says nothing.
+on that queue with a timeout, which is what lets it send heartbeats, enforce deadlines and
+notice a departed client while the upstream says nothing.
 """
 
 from __future__ import annotations
@@ -25,7 +28,14 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from vertexchat.errors import APIError, error_body, internal_error
+from vertexchat.errors import (
+    APIError,
+    GatewayTimeoutError,
+    UpstreamError,
+    classify_upstream,
+    error_body,
+    internal_error,
+)
 from vertexchat.streaming import HEARTBEAT, SSE_DONE, StreamTranslator, encode_sse, encode_sse_error
 
 log = logging.getLogger(__name__)
@@ -40,6 +50,16 @@ class Upstream(Protocol):
     def __iter__(self) -> Iterator[dict[str, Any]]: ...
 
     def close(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Deadlines:
+    """Stream timing limits, in seconds (see config.py)."""
+
+    heartbeat: float
+    first_byte: float
+    idle: float
+    total: float
 
 
 @dataclass
@@ -80,51 +100,77 @@ class _Pump:
 
     def get(self, timeout: float) -> object:
         try:
-            return self._queue.get(timeout=timeout)
+            return self._queue.get(timeout=max(0.0, timeout))
         except queue.Empty:
             return _IDLE
 
 
+@dataclass
+class OpenStream:
+    """An upstream stream whose first event has arrived."""
+
+    upstream: Upstream
+    first_event: dict[str, Any]
+    opened_at: float
+    pump: _Pump
+
+
+def open_stream(upstream: Upstream, first_byte_timeout: float) -> OpenStream:
+    """Wait for the first event; a stall, an error event or an empty stream raises (and closes)."""
+    opened_at = time.monotonic()
+    pump = _Pump(upstream)
+    item = pump.get(first_byte_timeout)
+    try:
+        if item is _IDLE:
+            raise GatewayTimeoutError(f"Vertex AI sent nothing for {first_byte_timeout:g}s.")
+        if item is _END:
+            raise UpstreamError("Vertex AI ended the stream before it began.")
+        if isinstance(item, APIError):
+            raise item
+        if isinstance(item, BaseException):
+            raise UpstreamError(f"Reading from Vertex AI failed ({type(item).__name__}).")
+        event: dict[str, Any] = item  # type: ignore[assignment]
+        if event.get("type") == "error":
+            detail = event.get("error") or {}
+            raise classify_upstream(None, detail.get("type"), str(detail.get("message") or ""))
+    except APIError:
+        upstream.close()
+        raise
+    return OpenStream(upstream, event, opened_at, pump)
+
+
 def relay(
-    upstream: Upstream,
+    stream: OpenStream,
     translator: StreamTranslator,
     *,
-    heartbeat: float,
+    deadlines: Deadlines,
     client_gone: Callable[[], bool],
     on_end: Callable[[StreamEnd], None],
     request_id: str,
 ) -> Iterator[bytes]:
     """Yield the SSE bytes for one completion; ``on_end`` runs before the last byte is sent."""
-    started = time.monotonic()
-    last_sent = started
-    first_token_ms: float | None = None
-    chunks = 0
+    clock = _Clock(stream.opened_at)
     error: APIError | None = None
     outcome = "complete"
-    pump = _Pump(upstream)
     try:
+        yield from clock.emit(translator.feed(stream.first_event))
         while True:
-            item = pump.get(min(_PROBE_SECONDS, heartbeat))
+            item = stream.pump.get(min(_PROBE_SECONDS, deadlines.heartbeat))
             if item is _END:
                 break
             if item is _IDLE:
                 if client_gone():
                     raise _ClientGone
-                if time.monotonic() - last_sent >= heartbeat:
-                    last_sent = time.monotonic()
+                clock.check(deadlines)
+                if clock.silent_for() >= deadlines.heartbeat:
+                    clock.sent()
                     yield HEARTBEAT
                 continue
             if isinstance(item, BaseException):
                 raise item
-            for chunk in translator.feed(item):  # type: ignore[arg-type]
-                if first_token_ms is None and _has_content(chunk):
-                    first_token_ms = round((time.monotonic() - started) * 1000, 1)
-                chunks += 1
-                yield encode_sse(chunk)
-            last_sent = time.monotonic()
-        for chunk in translator.finish():
-            chunks += 1
-            yield encode_sse(chunk)
+            clock.event()
+            yield from clock.emit(translator.feed(item))  # type: ignore[arg-type]
+        yield from clock.emit(translator.finish())
     except APIError as exc:
         outcome, error = "error", exc
     except (_ClientGone, GeneratorExit):
@@ -133,13 +179,48 @@ def relay(
         log.exception("stream relay failed", extra={"fields": {"request_id": request_id}})
         outcome, error = "error", internal_error(request_id)
     finally:
-        upstream.close()
-        on_end(StreamEnd(outcome, translator, error, first_token_ms, chunks))
+        stream.upstream.close()
+        on_end(StreamEnd(outcome, translator, error, clock.first_token_ms, clock.chunks))
     if outcome == "client_closed":
         return
     if error is not None:
         yield encode_sse_error(error_body(error))
     yield SSE_DONE
+
+
+class _Clock:
+    """Timing of one relayed stream: deadlines, heartbeats and the log line's numbers."""
+
+    def __init__(self, started: float) -> None:
+        self.started = started
+        self.last_event = self.last_sent = time.monotonic()
+        self.first_token_ms: float | None = None
+        self.chunks = 0
+
+    def emit(self, chunks: list[dict[str, Any]]) -> Iterator[bytes]:
+        for chunk in chunks:
+            if self.first_token_ms is None and _has_content(chunk):
+                self.first_token_ms = round((time.monotonic() - self.started) * 1000, 1)
+            self.chunks += 1
+            yield encode_sse(chunk)
+        if chunks:
+            self.sent()
+
+    def event(self) -> None:
+        self.last_event = time.monotonic()
+
+    def sent(self) -> None:
+        self.last_sent = time.monotonic()
+
+    def silent_for(self) -> float:
+        return time.monotonic() - self.last_sent
+
+    def check(self, deadlines: Deadlines) -> None:
+        now = time.monotonic()
+        if now - self.last_event > deadlines.idle:
+            raise GatewayTimeoutError(f"Vertex AI went silent for more than {deadlines.idle:g}s mid-stream.")
+        if now - self.started > deadlines.total:
+            raise GatewayTimeoutError(f"The completion took longer than {deadlines.total:g}s.")
 
 
 def _has_content(chunk: dict[str, Any]) -> bool:

@@ -43,7 +43,7 @@ class Vertex:
         self._clients: dict[str, AnthropicVertex] = {}
         self._http = httpx2.Client(
             limits=httpx2.Limits(max_connections=2000, max_keepalive_connections=200),
-            timeout=self._timeout(),
+            timeout=self._timeout(stream=True),
         )
 
     def create(self, body: Mapping[str, Any], *, headers: Mapping[str, str] | None = None,
@@ -94,7 +94,7 @@ class Vertex:
             # Sampling parameters and every field the SDK signature lacks travel as extra_body.
             "extra_body": extra,
             "extra_headers": self._auth_headers(headers),
-            "timeout": self._timeout(),
+            "timeout": self._timeout(stream=stream),
         }
         if stream:
             kwargs["stream"] = True
@@ -121,14 +121,20 @@ class Vertex:
             return self._clients[region]
 
     def _endpoint(self, region: str) -> str:
-        if region == self._settings.region:
-            return self._settings.vertex_endpoint
-        return default_endpoint(region)
+        # An explicit VERTEX_ENDPOINT (private endpoint, simulator) serves every location;
+        # otherwise each location has its own public host.
+        return self._settings.endpoint_override or default_endpoint(region)
 
-    def _timeout(self) -> httpx2.Timeout:
+    def _timeout(self, *, stream: bool) -> httpx2.Timeout:
+        """Socket timeouts as a backstop; relay.py enforces the finer stream deadlines.
+
+        A non-streamed answer arrives whole, so its first byte may take the whole generation:
+        bounded by the total timeout. A stream must answer within the first-byte timeout and
+        may then fall silent for up to the idle timeout.
+        """
         s = self._settings
-        return httpx2.Timeout(connect=s.connect_timeout, read=s.read_timeout,
-                              write=s.read_timeout, pool=s.connect_timeout)
+        read = max(s.first_byte_timeout, s.idle_timeout) if stream else s.total_timeout
+        return httpx2.Timeout(connect=s.connect_timeout, read=read, write=read, pool=s.connect_timeout)
 
 
 class UpstreamStream:

@@ -41,6 +41,10 @@ class Call:
     started: float = field(default_factory=time.monotonic)
     headers: dict[str, str] = field(default_factory=dict)
     fields: dict[str, Any] = field(default_factory=dict)
+    # The caller's identity: owner of the sessions it creates and the only one who sees them.
+    # Never taken from the query or body: handlers.serve sets it from the verified token
+    # before any non-public route runs.
+    user: str = ""
     # A streaming handler writes the request's log line itself when the stream ends.
     log_deferred: bool = False
 

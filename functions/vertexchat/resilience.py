@@ -1,0 +1,227 @@
+"""The upstream policy, in one place: retries, region failover and circuit breaking.
+
+Before the first byte reaches the client, a failed Vertex call is retried when the failure
+is worth retrying: 429 (quota), 529/503 (overloaded), 500/502, 504 and connection errors.
+Each retry goes to the next location in ``[CLOUD_ML_REGION, *VERTEX_FALLBACK_REGIONS]``,
+because Vertex quotas are per location. Waits are jittered exponential backoff, never shorter
+than the upstream's ``Retry-After``, and all attempts together stay inside
+``UPSTREAM_DEADLINE_SECONDS``; when the next wait would cross it, the last error is returned
+to the client (with its ``Retry-After``). The SDK's own retries are off, so attempts never
+multiply. Once streaming has begun there are no retries: errors go in-band (relay.py).
+
+A circuit breaker per (location, model) opens after ``BREAKER_FAILURES`` consecutive
+retryable failures within ``BREAKER_WINDOW_SECONDS``; while open, that location is skipped,
+and with no location left the request fails fast with 503 and ``Retry-After``. After
+``BREAKER_COOLDOWN_SECONDS`` one probe request is let through (half-open): success closes the
+breaker, failure opens it again. Breakers are per instance; their state is in the health report.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from vertexchat.errors import (
+    APIError,
+    GatewayTimeoutError,
+    OverloadedError,
+    RateLimitError,
+    ServiceUnavailableError,
+    UpstreamError,
+)
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+RETRYABLE: tuple[type[APIError], ...] = (RateLimitError, OverloadedError, UpstreamError, GatewayTimeoutError)
+
+
+def retryable(error: APIError) -> bool:
+    """Whether another attempt (maybe elsewhere) could succeed. Our own credentials never improve."""
+    return isinstance(error, RETRYABLE) and error.code != "credentials_unavailable"
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """Retry and breaker settings (see config.py for the variables)."""
+
+    regions: tuple[str, ...]
+    max_attempts: int = 4
+    deadline: float = 30.0
+    base_delay: float = 0.25
+    max_delay: float = 8.0
+    breaker_failures: int = 5
+    breaker_window: float = 60.0
+    breaker_cooldown: float = 30.0
+
+
+@dataclass
+class Breaker:
+    """One (location, model) circuit."""
+
+    failures: list[float] = field(default_factory=list)
+    opened_at: float | None = None
+    probing: bool = False
+
+    def state(self, now: float, cooldown: float) -> str:
+        if self.opened_at is None:
+            return "closed"
+        return "half_open" if now - self.opened_at >= cooldown else "open"
+
+
+class Breakers:
+    """Every breaker of this instance, thread-safe."""
+
+    def __init__(self, policy: Policy, clock: Callable[[], float] = time.monotonic) -> None:
+        self._policy = policy
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._circuits: dict[tuple[str, str], Breaker] = {}
+
+    def acquire(self, region: str, model: str) -> bool:
+        """May a request go to ``region`` now? In half-open state only one probe may."""
+        with self._lock:
+            breaker = self._circuits.get((region, model))
+            if breaker is None:
+                return True
+            state = breaker.state(self._clock(), self._policy.breaker_cooldown)
+            if state == "closed":
+                return True
+            if state == "half_open" and not breaker.probing:
+                breaker.probing = True
+                return True
+            return False
+
+    def success(self, region: str, model: str) -> None:
+        with self._lock:
+            breaker = self._circuits.pop((region, model), None)
+        if breaker is not None and breaker.opened_at is not None:
+            log.info("circuit closed", extra={"fields": {"event": "breaker", "state": "closed", "region": region,
+                                                         "model": model}})
+
+    def failure(self, region: str, model: str) -> None:
+        now = self._clock()
+        with self._lock:
+            breaker = self._circuits.setdefault((region, model), Breaker())
+            window_start = now - self._policy.breaker_window
+            breaker.failures = [t for t in breaker.failures if t >= window_start] + [now]
+            reopen = breaker.probing or len(breaker.failures) >= self._policy.breaker_failures
+            if not reopen:
+                return
+            breaker.opened_at, breaker.probing = now, False
+        log.warning("circuit opened", extra={"fields": {"event": "breaker", "state": "open", "region": region,
+                                                        "model": model}})
+
+    def release_probe(self, region: str, model: str) -> None:
+        """A probe that ended without a verdict (e.g. a caller error) frees the probe slot."""
+        with self._lock:
+            breaker = self._circuits.get((region, model))
+            if breaker is not None:
+                breaker.probing = False
+
+    def retry_after(self, model: str, regions: tuple[str, ...]) -> float:
+        """Seconds until the first of ``regions`` lets a probe through."""
+        now = self._clock()
+        with self._lock:
+            waits = [max(0.0, self._policy.breaker_cooldown - (now - b.opened_at))
+                     for (region, m), b in self._circuits.items()
+                     if m == model and region in regions and b.opened_at is not None]
+        return min(waits, default=1.0) or 1.0
+
+    def snapshot(self) -> list[dict[str, Any]]:
+        """Non-closed circuits, for the health report."""
+        now = self._clock()
+        with self._lock:
+            return [{"region": region, "model": model, "state": b.state(now, self._policy.breaker_cooldown),
+                     "recent_failures": len(b.failures)}
+                    for (region, model), b in sorted(self._circuits.items())]
+
+
+@dataclass
+class Attempts:
+    """What happened, for the request's log line."""
+
+    regions: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+def call_with_failover(
+    attempt: Callable[[str], T],
+    *,
+    model: str,
+    policy: Policy,
+    breakers: Breakers,
+    record: Attempts,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> T:
+    """Run ``attempt(region)`` under the policy; return its result or raise the error to show."""
+    started = clock()
+    error: APIError | None = None
+    # region -> (when it failed, the wait it asked for): returning to a region honours its own Retry-After.
+    failed: dict[str, tuple[float, float]] = {}
+    for number in range(policy.max_attempts):
+        region = _next_region(policy.regions, number, model, breakers)
+        if region is None:
+            # Every circuit is open. Within a request that just opened them, its own last error
+            # says more than a generic 503.
+            raise error if error is not None else _fail_fast(model, policy, breakers)
+        if error is not None:
+            delay = _delay(policy, number, failed.get(region), clock())
+            if clock() - started + delay > policy.deadline:
+                breakers.release_probe(region, model)
+                raise error
+            if delay > 0:
+                sleep(delay)
+        record.regions.append(region)
+        try:
+            result = attempt(region)
+        except APIError as exc:
+            if not retryable(exc):
+                breakers.release_probe(region, model)
+                raise
+            breakers.failure(region, model)
+            record.errors.append(type(exc).__name__)
+            _log_attempt(number, region, model, exc)
+            error = exc
+            failed[region] = (clock(), float(exc.upstream_retry_after or 0.0))
+            continue
+        breakers.success(region, model)
+        return result
+    assert error is not None
+    raise error
+
+
+def _next_region(regions: tuple[str, ...], number: int, model: str, breakers: Breakers) -> str | None:
+    for offset in range(len(regions)):
+        region = regions[(number + offset) % len(regions)]
+        if breakers.acquire(region, model):
+            return region
+    return None
+
+
+def _fail_fast(model: str, policy: Policy, breakers: Breakers) -> ServiceUnavailableError:
+    return ServiceUnavailableError(
+        f"Claude ({model}) is failing in every configured Vertex AI location; requests are paused briefly.",
+        code="circuit_open", retry_after=breakers.retry_after(model, policy.regions),
+    )
+
+
+def _delay(policy: Policy, number: int, failure: tuple[float, float] | None, now: float) -> float:
+    """No wait to fail over to an untried location (it has its own quota); backoff to retry one."""
+    if failure is None:
+        return 0.0
+    failed_at, asked = failure
+    backoff = min(policy.max_delay, policy.base_delay * 2 ** max(0, number - 1)) * random.uniform(0.5, 1.0)  # noqa: S311
+    return float(max(backoff, asked - (now - failed_at)))
+
+
+def _log_attempt(number: int, region: str, model: str, error: APIError) -> None:
+    log.warning("upstream attempt failed", extra={"fields": {
+        "event": "retry", "attempt": number + 1, "region": region, "model": model,
+        "error_class": type(error).__name__, "status": error.status}})
