@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Any
 import flask
 
 from vertexchat import config, logs, web
-from vertexchat.errors import APIError, MethodNotAllowedError, NotFoundError, internal_error
 from vertexchat.cors import CorsPolicy
+from vertexchat.errors import APIError, MethodNotAllowedError, NotFoundError, internal_error
 from vertexchat.gcp_auth import AmbientCredentials
 from vertexchat.resilience import Breakers, Policy
 

@@ -145,10 +145,14 @@ def relay(
     *,
     deadlines: Deadlines,
     client_gone: Callable[[], bool],
-    on_end: Callable[[StreamEnd], None],
+    on_end: Callable[[StreamEnd], APIError | None],
     request_id: str,
 ) -> Iterator[bytes]:
-    """Yield the SSE bytes for one completion; ``on_end`` runs before the last byte is sent."""
+    """Yield the SSE bytes for one completion.
+
+    ``on_end`` runs before the last byte is sent (it stores the reply); an error it returns
+    (the reply could not be saved) is sent in-band before ``[DONE]``.
+    """
     clock = _Clock(stream.opened_at)
     error: APIError | None = None
     outcome = "complete"
@@ -180,9 +184,10 @@ def relay(
         outcome, error = "error", internal_error(request_id)
     finally:
         stream.upstream.close()
-        on_end(StreamEnd(outcome, translator, error, clock.first_token_ms, clock.chunks))
+        late = on_end(StreamEnd(outcome, translator, error, clock.first_token_ms, clock.chunks))
     if outcome == "client_closed":
         return
+    error = error or late
     if error is not None:
         yield encode_sse_error(error_body(error))
     yield SSE_DONE

@@ -86,7 +86,9 @@ class StreamTranslator:
     _delta_handlers: ClassVar[dict[str, Callable[[StreamTranslator, _Block, Event], list[JSON]]]]
 
     def __init__(self, request: ClaudeRequest, completion_id: str, created: int, model: str,
-                 include_usage: bool) -> None:
+                 include_usage: bool, *, extra: Mapping[str, Any] | None = None) -> None:
+        # Extra top-level fields (the session id) go on the first and the finishing chunk only.
+        self._extra = dict(extra or {})
         self._json_tool = request.json_tool
         self._id = completion_id
         self._created = created
@@ -113,7 +115,7 @@ class StreamTranslator:
         """
         if not self._saw_stop:
             raise UpstreamError("The Vertex AI stream ended before the reply was complete.")
-        chunks = [self._chunk({}, self.finish_reason)]
+        chunks = [{**self._chunk({}, self.finish_reason), **self._extra}]
         if self._include_usage:
             chunks.append({**self._chunk({}), "choices": [], "usage": self.usage})
         return chunks
@@ -172,7 +174,7 @@ class StreamTranslator:
         message["content"] = []
         message["usage"] = dict(message.get("usage") or {})
         self._message = message
-        return [self._chunk({"role": "assistant", "content": ""})]
+        return [{**self._chunk({"role": "assistant", "content": ""}), **self._extra}]
 
     def _on_block_start(self, event: Event) -> list[JSON]:
         content: list[JSON] = self._started()["content"]
@@ -326,6 +328,34 @@ def assemble(chunks: Iterable[Mapping[str, Any]]) -> JSON:
         "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": finish}],
         "usage": usage,
     }
+
+
+def replay_chunks(completion: Mapping[str, Any], *, include_usage: bool) -> list[JSON]:
+    """A finished ``chat.completion`` as the chunks of a stream (``assemble`` folds them back).
+
+    Used to replay a stored reply for a repeated ``Idempotency-Key`` without calling Vertex.
+    """
+    choice = completion["choices"][0]
+    message = choice.get("message") or {}
+    base = {key: completion.get(key) for key in ("id", "created", "model", "system_fingerprint")}
+
+    def chunk(delta: JSON, finish: str | None = None) -> JSON:
+        return {**base, "object": "chat.completion.chunk",
+                "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}], "usage": None}
+
+    chunks = [chunk({"role": "assistant", "content": ""})]
+    if message.get("reasoning_content"):
+        chunks.append(chunk({"reasoning_content": message["reasoning_content"]}))
+    if message.get("thinking_blocks"):
+        chunks.append(chunk({"thinking_blocks": message["thinking_blocks"]}))
+    if message.get("content"):
+        chunks.append(chunk({"content": message["content"]}))
+    for index, call in enumerate(message.get("tool_calls") or ()):
+        chunks.append(chunk({"tool_calls": [{"index": index, **call}]}))
+    chunks.append(chunk({}, choice.get("finish_reason")))
+    if include_usage:
+        chunks.append({**chunk({}), "choices": [], "usage": completion.get("usage")})
+    return chunks
 
 
 def _merge_call(calls: dict[int, JSON], delta: Mapping[str, Any]) -> None:

@@ -1,0 +1,181 @@
+"""Chat turns that belong to a session, and requests that carry an ``Idempotency-Key``.
+
+A chat request names its session with ``session_id`` in the body, ``metadata.session_id``
+(where the old frontend puts it) or the ``X-Session-Id`` header. A valid UUID that does not
+exist yet creates the session for the caller (frontends mint uuid4 ids themselves); a
+legacy id (``session-<ms>-<rand>``, ``atoms_session_<hex>``) maps to the UUID the old
+frontend derives from it (md5), and the legacy id is kept on the session.
+
+History: by default the client sends the whole conversation each turn (``"session_history":
+"client"``) and only what the transcript lacks is stored. A client may instead send just
+the new turn with ``"session_history": "server"``: the stored conversation is prepended
+before the request goes to Claude. Both produce identical transcripts. When a client's
+history diverges from the stored one (an edited or regenerated turn), the new messages start
+a branch and the old ones are kept (see ``sessions.py``).
+
+Order of work, so that nothing is paid for that cannot be recorded: the session is opened and
+the new messages are stored *before* Vertex is called (Firestore unreachable: 503, no upstream
+call); the reply is stored, with its usage and finish_reason, *before* the response's last
+byte (Cloud Functions throttle CPU after the response). A stream cut by the client or by an
+error is stored as ``incomplete`` or ``error`` with the text produced so far.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from vertexchat.errors import (
+    APIError,
+    ConflictError,
+    InvalidRequestError,
+    ServiceUnavailableError,
+    UnprocessableEntityError,
+)
+from vertexchat.openai_schema import ChatRequest
+from vertexchat.session_ids import canonical_session_id
+from vertexchat.session_records import Usage
+
+if TYPE_CHECKING:
+    from vertexchat.sessions import SessionStore
+
+log = logging.getLogger(__name__)
+JSON = dict[str, Any]
+
+HISTORY_MODES = ("client", "server")
+# Idempotency results are stored in one document; larger replies are replayed from the transcript.
+_MAX_INLINE_RESULT = 800 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class SessionChoice:
+    """The session a request names, canonicalised."""
+
+    session_id: str
+    legacy_id: str | None
+    server_history: bool
+
+
+def session_choice(request: ChatRequest, body: Mapping[str, Any], header: str | None) -> SessionChoice | None:
+    """Which session the request belongs to (None: no session); 400 naming the field when malformed."""
+    mode = body.get("session_history", "client")
+    if mode not in HISTORY_MODES:
+        raise InvalidRequestError("session_history must be 'client' or 'server'.", param="session_history")
+    metadata = request.metadata or {}
+    for raw, param in ((request.session_id, "session_id"), (metadata.get("session_id"), "metadata.session_id"),
+                       (header, "X-Session-Id")):
+        if raw is not None:
+            session_id, legacy = canonical_session_id(raw, param)
+            return SessionChoice(session_id, legacy, mode == "server")
+    if mode == "server":
+        raise InvalidRequestError("session_history 'server' needs a session_id.", param="session_history")
+    return None
+
+
+class Turn:
+    """One chat turn recorded in a session, exactly once."""
+
+    def __init__(self, store: SessionStore, choice: SessionChoice, owner: str, request_id: str) -> None:
+        self.store = store
+        self.choice = choice
+        self.owner = owner
+        self.request_id = request_id
+        self._head: int | None = None
+
+    @property
+    def session_id(self) -> str:
+        return self.choice.session_id
+
+    def begin(self, messages: tuple[JSON, ...], model: str) -> tuple[JSON, ...]:
+        """Open (or create) the session and store what is new; returns the conversation to send."""
+        self.store.open_turn(self.session_id, self.owner, legacy_id=self.choice.legacy_id, model=model)
+        if self.choice.server_history:
+            messages = (*self.store.history(self.session_id, self.owner), *messages)
+        sync = self.store.record_conversation(self.session_id, self.owner, messages, request_id=self.request_id)
+        self._head = sync.head_seq
+        return messages
+
+    def save_reply(self, message: JSON, *, status: str, model: str, finish_reason: str | None,
+                   usage: Mapping[str, Any] | None) -> int | None:
+        """Store the assistant reply after this turn's messages; ServiceUnavailableError if it cannot be."""
+        try:
+            seqs = self.store.append(self.session_id, self.owner, [message], request_id=self.request_id,
+                                     status=status, parent_seq=self._head, model=model,
+                                     finish_reason=finish_reason, usage=_usage(usage))
+        except APIError as exc:
+            log.exception("reply not saved", extra={"fields": {"request_id": self.request_id,
+                                                           "session_id": self.session_id, "error": exc.message}})
+            raise ServiceUnavailableError(
+                "The reply was generated but could not be saved to the session; resend the conversation "
+                "to record it.", code="session_not_saved") from None
+        return seqs[-1] if seqs else None
+
+
+def _usage(claude_usage: Mapping[str, Any] | None) -> Usage | None:
+    if not claude_usage:
+        return None
+    return Usage(int(claude_usage.get("input_tokens") or 0), int(claude_usage.get("output_tokens") or 0),
+                 int(claude_usage.get("cache_read_input_tokens") or 0),
+                 int(claude_usage.get("cache_creation_input_tokens") or 0))
+
+
+class IdempotentRequest:
+    """An ``Idempotency-Key`` claim: replay a finished request, refuse a concurrent or altered one."""
+
+    def __init__(self, store: SessionStore, owner: str, key: str, body: Any) -> None:
+        self.store = store
+        self.owner = owner
+        self.key = key
+        digest = hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+        claim = store.claim_idempotency(owner, key, digest)
+        if claim.state == "in_progress":
+            raise ConflictError("A request with this Idempotency-Key is still running; retry shortly.",
+                                param="Idempotency-Key", retry_after=claim.retry_after or 1.0)
+        if claim.state == "mismatch":
+            raise UnprocessableEntityError("This Idempotency-Key was used with a different request body.",
+                                           param="Idempotency-Key")
+        self.token = claim.token
+        self.replay: JSON | None = claim.result if claim.state == "done" else None
+        self._settled = self.replay is not None
+
+    def completion(self) -> JSON | None:
+        """The stored completion to replay, rebuilt from the transcript when it was too large to inline."""
+        if self.replay is None:
+            return None
+        if "completion" in self.replay:
+            return dict(self.replay["completion"])
+        reference = self.replay["reference"]
+        stored = self.store.get_message(reference["session_id"], self.owner, int(reference["seq"]))
+        completion = dict(reference["completion"])
+        completion["choices"] = [{**completion["choices"][0], "message": stored.message}]
+        return completion
+
+    def complete(self, completion: JSON, session_id: str | None, seq: int | None) -> None:
+        """Record the finished request's result for replays."""
+        if self._settled or self.token is None:
+            return
+        self._settled = True
+        result: JSON = {"completion": completion}
+        if len(json.dumps(completion)) > _MAX_INLINE_RESULT:
+            if session_id is None or seq is None:
+                # Nothing to replay from: let a retry run again rather than store a broken record.
+                self.store.release_idempotency(self.owner, self.key, self.token)
+                return
+            head = {**completion, "choices": [{**completion["choices"][0], "message": None}]}
+            result = {"reference": {"session_id": session_id, "seq": seq, "completion": head}}
+        self.store.complete_idempotency(self.owner, self.key, self.token, result)
+
+    def release(self) -> None:
+        """The request failed: the key is free for a retry."""
+        if self._settled or self.token is None:
+            return
+        self._settled = True
+        try:
+            self.store.release_idempotency(self.owner, self.key, self.token)
+        except APIError:
+            # The claim's lease runs out by itself; a retry waits for it at worst.
+            log.warning("idempotency key not released; its lease will expire")
