@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -25,17 +26,28 @@ def sdk(server: FunctionServer) -> openai.OpenAI:
     return openai.OpenAI(base_url=f"{server.url}/v1", api_key="x", max_retries=0, timeout=30)
 
 
+def transcript(server: FunctionServer, session_id: str) -> list[tuple[str, str, Any]]:
+    """(role, status, content) of every stored message, in seq order."""
+    response = requests.get(f"{server.url}/v1/sessions/{session_id}/messages", timeout=10)
+    assert response.status_code == 200, response.text
+    return [(m["role"], m["status"], m["content"]) for m in response.json()["data"]]
+
+
 def generate_requests(sim: VertexSimulator) -> list[dict[str, Any]]:
     return [r for r in sim.requests() if r["kind"] in ("rawPredict", "streamRawPredict")]
 
 
-def test_a_429_then_success_is_invisible_to_the_client(api: FunctionServer, sim: VertexSimulator) -> None:
+def test_a_429_then_success_is_invisible_to_the_client(api: FunctionServer, sim: VertexSimulator,
+                                                       firestore: str) -> None:
     sim.script({"status": 429, "body": QUOTA}, {"text": "fine"})
+    session_id = str(uuid.uuid4())
 
-    completion = sdk(api).chat.completions.create(model=MODEL, messages=HELLO)
+    completion = sdk(api).chat.completions.create(model=MODEL, messages=HELLO, extra_body={"session_id": session_id})
 
     assert completion.choices[0].message.content == "fine"
     assert len(generate_requests(sim)) == 2
+    # The retry stored nothing twice.
+    assert transcript(api, session_id) == [("user", "complete", "Hello"), ("assistant", "complete", "fine")]
 
 
 def test_429_everywhere_gives_429_with_retry_after(api: FunctionServer, sim: VertexSimulator) -> None:
@@ -54,11 +66,16 @@ def test_a_regional_429_fails_over_to_the_fallback_region(start_function: Callab
                                                           sim: VertexSimulator) -> None:
     server = start_function(VERTEX_FALLBACK_REGIONS=FALLBACK)
     sim.script({"status": 429, "body": QUOTA, "match": {"location": REGION}, "times": 10})
+    session_id = str(uuid.uuid4())
+    history: list[dict[str, Any]] = []
 
     for stream in (False, True):
-        response = requests.post(f"{server.url}/v1/chat/completions", timeout=30,
-                                 json={"model": MODEL, "messages": HELLO, "stream": stream})
+        history.append({"role": "user", "content": f"turn {len(history)}"})
+        response = requests.post(f"{server.url}/v1/chat/completions", timeout=30, json={
+            "model": MODEL, "messages": history, "stream": stream, "session_id": session_id})
         assert response.status_code == 200
+        if not stream:
+            history.append(response.json()["choices"][0]["message"])
 
     assert [r["location"] for r in generate_requests(sim)] == [REGION, FALLBACK, REGION, FALLBACK]
     line = server.request_log(response.headers["X-Request-Id"])
@@ -67,6 +84,8 @@ def test_a_regional_429_fails_over_to_the_fallback_region(start_function: Callab
     assert line["region"] == FALLBACK
     retries = [entry for entry in server.log_lines() if entry.get("event") == "retry"]
     assert {(r["region"], r["error_class"]) for r in retries} == {(REGION, "RateLimitError")}
+    assert [(role, status) for role, status, _ in transcript(server, session_id)] == \
+        [("user", "complete"), ("assistant", "complete")] * 2
 
 
 def test_an_open_breaker_skips_the_failing_region_without_waiting(start_function: Callable[..., FunctionServer],
@@ -100,12 +119,14 @@ def test_a_stall_before_the_first_event_is_retried(start_function: Callable[...,
 
 
 def test_a_stall_past_the_idle_deadline_ends_in_band(start_function: Callable[..., FunctionServer],
-                                                     sim: VertexSimulator) -> None:
+                                                     sim: VertexSimulator, firestore: str) -> None:
     server = start_function(UPSTREAM_IDLE_TIMEOUT_SECONDS="0.6", STREAM_HEARTBEAT_SECONDS="0.2")
-    sim.script({"text": "one two three", "stall_after": 1, "stall_ms": 5000})
+    sim.script({"content": [{"type": "text", "text": "one two three", "chunks": ["one", " two", " three"]}],
+                "stall_after": 1, "stall_ms": 5000})
+    session_id = str(uuid.uuid4())
 
-    with requests.post(f"{server.url}/v1/chat/completions", json={"model": MODEL, "messages": HELLO,
-                                                                 "stream": True}, stream=True, timeout=30) as response:
+    with requests.post(f"{server.url}/v1/chat/completions", stream=True, timeout=30, json={
+            "model": MODEL, "messages": HELLO, "stream": True, "session_id": session_id}) as response:
         events = list(sse_events(response))
 
     assert events[-1] == "[DONE]"
@@ -114,6 +135,8 @@ def test_a_stall_past_the_idle_deadline_ends_in_band(start_function: Callable[..
     line = server.request_log(response.headers["X-Request-Id"])
     assert line["outcome"] == "error"
     assert line["status"] == 504
+    # The turn is kept, marked as failed, with what the client saw.
+    assert transcript(server, session_id) == [("user", "complete", "Hello"), ("assistant", "error", "one")]
 
 
 def test_a_slow_drip_within_the_idle_deadline_completes(start_function: Callable[..., FunctionServer],
@@ -126,14 +149,17 @@ def test_a_slow_drip_within_the_idle_deadline_completes(start_function: Callable
     assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "slow but steady words"
 
 
-def test_the_openai_sdk_raises_on_an_in_band_error(api: FunctionServer, sim: VertexSimulator) -> None:
-    sim.script({"text": "a b c d e", "error_after": 2})
-
+def test_the_openai_sdk_raises_on_an_in_band_error(api: FunctionServer, sim: VertexSimulator,
+                                                   firestore: str) -> None:
+    sim.script({"content": [{"type": "text", "text": "a b c", "chunks": ["a", " b", " c"]}], "error_after": 2})
+    session_id = str(uuid.uuid4())
     received: list[Any] = []
 
     def consume() -> None:
-        received.extend(sdk(api).chat.completions.create(model=MODEL, messages=HELLO, stream=True))
+        received.extend(sdk(api).chat.completions.create(model=MODEL, messages=HELLO, stream=True,
+                                                         extra_body={"session_id": session_id}))
 
     with pytest.raises(openai.APIError, match="Overloaded"):
         consume()
     assert received, "the deltas before the error were delivered"
+    assert transcript(api, session_id) == [("user", "complete", "Hello"), ("assistant", "error", "a b")]
