@@ -28,7 +28,6 @@ ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES
 LEEWAY_SECONDS = 60
 REFETCH_COOLDOWN_SECONDS = 60
 FIREBASE_JWKS_URL = "https://www.googleapis.com/service_accounts/v1/jwk/securetoken@system.gserviceaccount.com"
-LOCAL_IDENTITY = "local-user"
 
 # PyJWT's exception -> what the caller is told (never the token itself).
 _REASONS: tuple[tuple[type[Exception], str], ...] = (

@@ -16,7 +16,7 @@ import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import flask
 
@@ -33,6 +33,10 @@ if TYPE_CHECKING:
     from vertexchat.vertex import Vertex
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+# The one identity of local emulation (AUTH_MODE=none, refused when deployed).
+LOCAL_IDENTITY = "local-user"
 
 Handler = Callable[["web.Call", "Services", dict[str, str]], flask.Response]
 
@@ -78,6 +82,9 @@ ROUTES: tuple[Route, ...] = (
            "vertexchat.sessions_api:compat_get", "sessions"),
     _route("health", r"/health", ("GET", "HEAD"), "vertexchat.health:check", "health", public=True),
     _route("index", r"/v1", ("GET",), "vertexchat.handlers:index", public=True),
+    # Every function describes the whole API (the front door sends this path to `models`).
+    _route("openapi", r"/openapi\.json", ("GET",), "vertexchat.openapi:serve", "chat_completions", "models",
+           "sessions", "health", public=True),
 )
 
 # The route a function's root path "/" stands for.
@@ -87,88 +94,77 @@ FUNCTIONS = tuple(ROOT_ROUTE)
 
 
 class Services:
-    """The lazily created clients of one instance; the only module-level state."""
+    """The clients of one instance; the only module-level state.
+
+    Cheap ones are made at once; the ones that load a heavy library (the anthropic SDK,
+    Firestore, PyJWT) or touch the network are made on first use, once, by whichever
+    request needs them first.
+    """
 
     def __init__(self, settings: config.Settings) -> None:
         self.settings = settings
-        self._lock = threading.Lock()
-        self._credentials: AmbientCredentials | None = None
-        self._vertex: Vertex | None = None
-        self._catalog: ModelCatalog | None = None
-        self._store: SessionStore | None = None
-        self._breakers: Breakers | None = None
-        self._verifier: TokenVerifier | None = None
+        self._lock = threading.RLock()  # reentrant: building one client may need another
+        self._built: dict[str, Any] = {}
+        self.credentials = AmbientCredentials(settings.project_id)
         self.cors = CorsPolicy.parse(settings.cors_origins)
         self.upstream_policy = Policy(
             regions=(settings.region, *(r for r in settings.fallback_regions if r != settings.region)),
             max_attempts=settings.max_attempts, deadline=settings.upstream_deadline,
             breaker_failures=settings.breaker_failures, breaker_window=settings.breaker_window,
             breaker_cooldown=settings.breaker_cooldown)
-
-    @property
-    def credentials(self) -> AmbientCredentials:
-        if self._credentials is None:
-            with self._lock:
-                if self._credentials is None:
-                    self._credentials = AmbientCredentials(self.settings.project_id)
-        return self._credentials
+        self.breakers = Breakers(self.upstream_policy)
 
     @property
     def vertex(self) -> Vertex:
-        if self._vertex is None:
-            credentials = self.credentials
-            with self._lock:
-                if self._vertex is None:
-                    from vertexchat.vertex import Vertex  # noqa: PLC0415 - the anthropic SDK loads only here
-
-                    self._vertex = Vertex(self.settings, credentials)
-        return self._vertex
+        """The upstream client; the anthropic SDK loads here and nowhere else."""
+        return self._once("vertex", self._make_vertex)
 
     @property
     def catalog(self) -> ModelCatalog:
-        if self._catalog is None:
-            credentials = self.credentials
-            with self._lock:
-                if self._catalog is None:
-                    from vertexchat.models import ModelCatalog, VertexModelLister  # noqa: PLC0415 - on first use
-
-                    self._catalog = ModelCatalog(self.settings, VertexModelLister(self.settings, credentials))
-        return self._catalog
+        return self._once("catalog", self._make_catalog)
 
     @property
     def store(self) -> SessionStore:
         """The Firestore session store; the client connects on first use, never at import."""
-        if self._store is None:
-            with self._lock:
-                if self._store is None:
-                    from vertexchat.sessions import SessionStore  # noqa: PLC0415 - on first use
-
-                    self._store = SessionStore(self.settings)
-        return self._store
+        return self._once("store", self._make_store)
 
     def identify(self, authorization: str | None) -> str:
         """The verified caller's subject (the owner of their sessions); 401 or 503 otherwise."""
-        from vertexchat import auth  # noqa: PLC0415 - PyJWT and cryptography load on the first call only
-
         if self.settings.auth_mode == "none":
             # Local emulation only (config refuses it when deployed): one fixed identity.
-            return auth.LOCAL_IDENTITY
-        if self._verifier is None:
-            with self._lock:
-                if self._verifier is None:
-                    s = self.settings
-                    self._verifier = auth.TokenVerifier(issuer=s.auth_issuer, audience=s.auth_audience,
-                                                   jwks_url=s.auth_jwks_url)
-        return self._verifier.verify(authorization).subject
+            return LOCAL_IDENTITY
+        verifier: TokenVerifier = self._once("verifier", self._make_verifier)
+        return verifier.verify(authorization).subject
 
-    @property
-    def breakers(self) -> Breakers:
-        """This instance's circuit breakers, one per (location, model)."""
-        if self._breakers is None:
+    def _once(self, name: str, make: Callable[[], T]) -> T:
+        built = self._built.get(name)
+        if built is None:
             with self._lock:
-                if self._breakers is None:
-                    self._breakers = Breakers(self.upstream_policy)
-        return self._breakers
+                built = self._built.get(name)
+                if built is None:
+                    built = self._built[name] = make()
+        return cast(T, built)
+
+    def _make_vertex(self) -> Vertex:
+        from vertexchat.vertex import Vertex  # noqa: PLC0415 - seconds of import: the chat path only
+
+        return Vertex(self.settings, self.credentials)
+
+    def _make_catalog(self) -> ModelCatalog:
+        from vertexchat.models import ModelCatalog, VertexModelLister  # noqa: PLC0415
+
+        return ModelCatalog(self.settings, VertexModelLister(self.settings, self.credentials))
+
+    def _make_store(self) -> SessionStore:
+        from vertexchat.sessions import SessionStore  # noqa: PLC0415 - Firestore loads on first use
+
+        return SessionStore(self.settings)
+
+    def _make_verifier(self) -> TokenVerifier:
+        from vertexchat.auth import TokenVerifier  # noqa: PLC0415 - PyJWT and cryptography load on first use
+
+        s = self.settings
+        return TokenVerifier(issuer=s.auth_issuer, audience=s.auth_audience, jwks_url=s.auth_jwks_url)
 
 
 _services: Services | None = None
