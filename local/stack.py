@@ -101,6 +101,7 @@ def _banner(port: int, credentials: Path | None, env: dict[str, str], state: Pat
             f"vertexchat is serving on http://127.0.0.1:{port}",
             f"  upstream:  {upstream}",
             f"  firestore: emulator at {env['FIRESTORE_EMULATOR_HOST']}",
+            f"  auth:      {_auth_line(env)}",
             f"  logs:      {state}",
             "",
             f"  curl -X POST http://127.0.0.1:{port}/v1/chat/completions -H 'Content-Type: application/json' \\",
@@ -110,6 +111,14 @@ def _banner(port: int, credentials: Path | None, env: dict[str, str], state: Pat
         ]),
         flush=True,
     )
+
+
+def _auth_line(env: dict[str, str]) -> str:
+    mode = env.get("AUTH_MODE", "").strip().lower() or "none"
+    if mode == "none":
+        return ("NONE: every request is the fixed local identity 'local-user' "
+                "(local emulation only; a deployment refuses AUTH_MODE=none)")
+    return f"{mode} (bearer tokens verified)"
 
 
 def _wait_for_signal(function: procs.Proc) -> None:
