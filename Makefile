@@ -11,12 +11,13 @@ VENV := .venv
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
 
-.PHONY: help bootstrap run test check unit requirements clean
+.PHONY: help bootstrap system-deps run test check unit requirements clean
 
 help:
 	@echo "make run     serve the whole stack on http://127.0.0.1:$${PORT:-3284}"
 	@echo "make test    lint, type-check and run every test"
 	@echo "make check   ruff + mypy --strict only"
+	@echo "make system-deps   apt-get install what the tests need (Chromium), when missing"
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -28,6 +29,18 @@ $(VENV)/.synced: pyproject.toml uv.lock $(UV)
 
 bootstrap: $(VENV)/.synced
 
+# System packages the tests need, from Debian: headless Chromium for tests/test_browser.py.
+# Installed only when missing, so a second run costs nothing.
+CHROMIUM := /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+system-deps:
+	@if [ ! -x $(CHROMIUM) ]; then \
+		echo "installing chromium (apt-get) for the browser tests"; \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium >/dev/null; \
+	fi
+
 run: bootstrap
 	$(VENV)/bin/python -m local.stack
 
@@ -35,7 +48,7 @@ check: bootstrap
 	$(VENV)/bin/ruff check functions local tests
 	$(VENV)/bin/mypy functions local
 
-test: check
+test: check system-deps
 	$(VENV)/bin/pytest
 
 requirements: $(UV)
@@ -43,3 +56,20 @@ requirements: $(UV)
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .mypy_cache .ruff_cache .pytest_cache .hypothesis
+
+# The benchmark (bench/): vertexchat against a direct call and LiteLLM, results in bench/results/.
+# LiteLLM, matplotlib and py-spy live in a bench-only environment, never in uv.lock.
+BENCH_VENV := bench/.venv-litellm
+
+.PHONY: bench bench-smoke
+
+$(BENCH_VENV)/.installed: bench/requirements-litellm.txt
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/pip install --quiet --disable-pip-version-check -r bench/requirements-litellm.txt
+	@touch $@
+
+bench: bootstrap $(BENCH_VENV)/.installed
+	$(VENV)/bin/python -m bench
+
+bench-smoke: bootstrap
+	$(VENV)/bin/python -m bench --smoke

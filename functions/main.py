@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import flask
 import functions_framework
+import werkzeug.exceptions
 
 from vertexchat import handlers
 
@@ -43,3 +44,15 @@ def health(request: flask.Request) -> flask.Response:
 def api(request: flask.Request) -> flask.Response:
     """Every route in one function."""
     return handlers.serve("api", request)
+
+
+def unrouted(error: werkzeug.exceptions.HTTPException) -> flask.Response:
+    """What functions-framework's own URL map refuses (a path holding a newline, ``//`` that it
+    would redirect) goes to our router too, for an OpenAI-shaped answer instead of Flask's HTML."""
+    # functions-framework names its Flask app after the target function.
+    function = flask.current_app.name
+    return handlers.serve(function if function in handlers.FUNCTIONS else "api", flask.request)
+
+
+# functions-framework's documented hook for error handlers (a no-op outside its server).
+functions_framework.errorhandler(werkzeug.exceptions.HTTPException)(unrouted)

@@ -12,6 +12,7 @@ from local import procs
 from local.metadata_server import MetadataServer
 from local.vertex_sim import VertexSimulator
 from tests.harness import PROJECT, FunctionServer, base_env
+from tests.jwks import IdentityProvider
 from vertexchat import config
 from vertexchat.sessions import SessionStore
 
@@ -67,6 +68,26 @@ def start_function(function_env: dict[str, str]) -> Iterator[Callable[..., Funct
     yield start
     for server in started:
         server.stop()
+
+
+# The browser origins the secured function allows: one exact, one wildcard.
+ALLOWED_ORIGINS = "https://app.example.com,https://*.preview.example.com"
+
+
+@pytest.fixture(scope="module")
+def identity_provider() -> Iterator[IdentityProvider]:
+    """A local OIDC issuer (JWKS on loopback, token minter) shared by a test module."""
+    provider = IdentityProvider()
+    yield provider
+    provider.stop()
+
+
+@pytest.fixture(scope="module")
+def secured_api(function_env: dict[str, str], identity_provider: IdentityProvider) -> Iterator[FunctionServer]:
+    """The ``api`` function as deployed: bearer tokens of ``identity_provider`` required, CORS for ALLOWED_ORIGINS."""
+    server = FunctionServer("api", {**function_env, **identity_provider.env(), "CORS_ALLOWED_ORIGINS": ALLOWED_ORIGINS})
+    yield server
+    server.stop()
 
 
 @pytest.fixture

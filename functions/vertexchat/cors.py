@@ -16,7 +16,10 @@ ALLOWED_HEADERS = ("authorization", "content-type", "idempotency-key", "x-sessio
                    "openai-organization", "openai-project", "traceparent")
 # The OpenAI JS SDK adds x-stainless-* telemetry headers to every request it makes.
 ALLOWED_HEADER_PREFIXES = ("x-stainless-",)
-EXPOSED_HEADERS = "X-Request-Id, X-Session-Id, Retry-After, X-Catalog-Source, X-Upstream"
+# What a page may read of a cross-origin answer beyond the CORS-safelisted headers: WWW-Authenticate
+# tells it the token expired (refresh and retry) rather than that it has no access.
+EXPOSED_HEADERS = ("X-Request-Id, X-Session-Id, X-Session-Saved, Idempotent-Replayed, Retry-After, WWW-Authenticate, "
+                   "X-Catalog-Source, X-Upstream")
 MAX_AGE_SECONDS = "7200"  # Chromium caps preflight caching at two hours
 
 

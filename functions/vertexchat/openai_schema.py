@@ -29,6 +29,19 @@ RESPONSE_FORMATS = ("text", "json_object", "json_schema")
 TOOL_CHOICES = ("auto", "none", "required")
 MAX_STOP_SEQUENCES = 16  # OpenAI allows 4; being lenient costs nothing.
 
+# Bounds on the work one request can cause (every message is validated, translated and,
+# with a session, stored). Generous for any real conversation; the body size caps the rest.
+MAX_MESSAGES = 2000
+MAX_CONTENT_PARTS = 1000  # per message
+MAX_TOOLS = 512
+MAX_MODEL_CHARS = 256
+# http(s) images are fetched by the function, each up to MAX_IMAGE_BYTES, so their number is bounded.
+MAX_REMOTE_IMAGES = 20
+# OpenAI's metadata limits.
+MAX_METADATA_KEYS = 16
+MAX_METADATA_KEY_CHARS = 64
+MAX_METADATA_VALUE_CHARS = 512
+
 # OpenAI's and Claude's rule for function names alike.
 _TOOL_NAME = re.compile(r"[a-zA-Z0-9_-]{1,64}")
 
@@ -76,7 +89,7 @@ def parse_chat_request(body: object) -> ChatRequest:
     max_tokens, max_tokens_param = _max_tokens(body)
     stream_options = _dict_or_none(body.get("stream_options"), "stream_options") or {}
     return ChatRequest(
-        model=_nonempty_str(body.get("model"), "model"),
+        model=_model(body.get("model")),
         messages=_messages(body.get("messages")),
         stream=_bool_or_none(body.get("stream"), "stream") or False,
         include_usage=_bool_or_none(stream_options.get("include_usage"), "stream_options.include_usage") or False,
@@ -193,10 +206,24 @@ def _stop(value: object) -> tuple[str, ...]:
     return tuple(items)
 
 
+def _model(value: object) -> str:
+    model = _nonempty_str(value, "model")
+    if len(model) > MAX_MODEL_CHARS:
+        _fail(f"model is longer than {MAX_MODEL_CHARS} characters.", "model")
+    return model
+
+
 def _metadata(value: object) -> dict[str, str] | None:
     metadata = _dict_or_none(value, "metadata")
-    if metadata is not None and not all(isinstance(v, str) for v in metadata.values()):
-        _fail("metadata values must be strings.", "metadata")
+    if metadata is None:
+        return None
+    if len(metadata) > MAX_METADATA_KEYS:
+        _fail(f"metadata has more than {MAX_METADATA_KEYS} keys.", "metadata")
+    for key, item in metadata.items():
+        if not 1 <= len(key) <= MAX_METADATA_KEY_CHARS:
+            _fail(f"metadata keys must be 1 to {MAX_METADATA_KEY_CHARS} characters.", "metadata")
+        if not isinstance(item, str) or len(item) > MAX_METADATA_VALUE_CHARS:
+            _fail(f"metadata values must be strings of at most {MAX_METADATA_VALUE_CHARS} characters.", "metadata")
     return metadata
 
 
@@ -206,7 +233,23 @@ def _messages(value: object) -> tuple[JSON, ...]:
     items = _list(value, "messages")
     if not items:
         _fail("messages must contain at least one message.", "messages")
-    return tuple(_message(item, f"messages[{i}]") for i, item in enumerate(items))
+    if len(items) > MAX_MESSAGES:
+        _fail(f"messages may hold at most {MAX_MESSAGES} messages.", "messages")
+    messages = tuple(_message(item, f"messages[{i}]") for i, item in enumerate(items))
+    _count_remote_images(messages)
+    return messages
+
+
+def _count_remote_images(messages: tuple[JSON, ...]) -> None:
+    remote = 0
+    for i, message in enumerate(messages):
+        content = message.get("content")
+        for j, part in enumerate(content if isinstance(content, list) else ()):
+            if part.get("type") == "image_url" and not image_url_of(part).startswith("data:"):
+                remote += 1
+                if remote > MAX_REMOTE_IMAGES:
+                    _fail(f"At most {MAX_REMOTE_IMAGES} http(s) image URLs per request; send more as data: URLs.",
+                          f"messages[{i}].content[{j}].image_url.url")
 
 
 def _message(value: object, param: str) -> JSON:
@@ -256,6 +299,8 @@ def _content(message: JSON, param: str, *, required: bool) -> None:
         _fail(f"{param}.content is required.", f"{param}.content")
     if not isinstance(content, list):
         _fail(f"{param}.content must be a string or an array of content parts.", f"{param}.content")
+    if len(content) > MAX_CONTENT_PARTS:
+        _fail(f"{param}.content may hold at most {MAX_CONTENT_PARTS} parts.", f"{param}.content")
     allowed = _PART_TYPES[message["role"]]
     for j, part in enumerate(content):
         _part(part, f"{param}.content[{j}]", allowed)
@@ -319,7 +364,10 @@ def _str_or_fail(value: object, param: str) -> str:
 def _tools(value: object) -> tuple[JSON, ...]:
     if value is None:
         return ()
-    tools = tuple(_tool(tool, f"tools[{i}]") for i, tool in enumerate(_list(value, "tools")))
+    items = _list(value, "tools")
+    if len(items) > MAX_TOOLS:
+        _fail(f"tools may hold at most {MAX_TOOLS} tools.", "tools")
+    tools = tuple(_tool(tool, f"tools[{i}]") for i, tool in enumerate(items))
     seen: set[str] = set()
     for i, tool in enumerate(tools):
         name = tool["function"]["name"]
