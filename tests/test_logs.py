@@ -44,3 +44,24 @@ def test_user_hash_is_stable_and_not_the_id() -> None:
     assert logs.user_hash("alice") == logs.user_hash("alice")
     assert "alice" not in (logs.user_hash("alice") or "")
     assert logs.user_hash(None) is None
+
+
+def test_lines_written_during_a_request_carry_its_id_and_trace() -> None:
+    def line_of(**fields: object) -> dict[str, object]:
+        record = logging.LogRecord("vertexchat.resilience", logging.WARNING, __file__, 1, "retry", (), None)
+        record.fields = fields
+        return dict(json.loads(logs.JsonFormatter().format(record)))
+
+    request: dict[str, object] = {"request_id": "r1", "function": "api", "model": "not copied"}
+    logs.bind(request)
+    try:
+        # Trace fields are added after binding; the binding is a live view.
+        request.update(logs.trace_fields("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", None, "p"))
+        line = line_of(region="us-east5")
+        assert line["request_id"] == "r1"
+        assert line["logging.googleapis.com/trace"] == "projects/p/traces/4bf92f3577b34da6a3ce929d0e0e4736"
+        assert "model" not in line
+        assert line_of(request_id="own")["request_id"] == "own", "a line's own fields win"
+    finally:
+        logs.bind(None)
+    assert "request_id" not in line_of()

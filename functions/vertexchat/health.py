@@ -63,7 +63,7 @@ def _deep_report(svc: Services) -> dict[str, Any]:
             return _cached[1]
         checks = {
             "firestore": _timed(lambda: svc.store.ping(INSTANCE_ID)),
-            "credentials": _timed(lambda: svc.credentials.token()),
+            "credentials": _timed(svc.credentials.token),
             "vertex": _timed(lambda: _count_tokens(svc)),
             # Refreshes the model list if it is due, so a listing outage shows up here.
             "catalog": _catalog_check(lambda: svc.catalog.snapshot().source),

@@ -13,12 +13,21 @@ import logging
 import re
 import sys
 import time
+from collections.abc import Mapping
+from contextvars import ContextVar
 from typing import Any
 
 _TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
 _CLOUD_TRACE = re.compile(r"^([0-9a-fA-F]{32})(?:/(\d{1,20}))?(?:;o=([01]))?$")
 
+# Keys copied from the request onto every other line it writes (retries, breakers, storage
+# warnings), so Cloud Logging groups them with the request line.
+CORRELATION_KEYS = ("request_id", "function", "logging.googleapis.com/trace", "logging.googleapis.com/spanId",
+                    "logging.googleapis.com/trace_sampled")
+
 _configured = False
+# The request the current thread is serving: a live view of its fields, read at format time.
+_request: ContextVar[Mapping[str, Any] | None] = ContextVar("vertexchat_request", default=None)
 
 
 class JsonFormatter(logging.Formatter):
@@ -35,6 +44,11 @@ class JsonFormatter(logging.Formatter):
         fields = getattr(record, "fields", None)
         if isinstance(fields, dict):
             line.update(fields)
+        bound = _request.get()
+        if bound is not None:
+            for key in CORRELATION_KEYS:
+                if key in bound and key not in line:
+                    line[key] = bound[key]
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
         return json.dumps(line, separators=(",", ":"), default=str)
@@ -52,6 +66,16 @@ def configure(level: str) -> None:
     root.setLevel(logging.WARNING)
     logging.getLogger("vertexchat").setLevel(level)
     _configured = True
+
+
+def bind(fields: Mapping[str, Any] | None) -> None:
+    """Correlate the lines this thread writes with a request (``None``: with none).
+
+    ``fields`` is kept by reference, so trace fields added after binding still show up.
+    A streamed response is generated on the thread that ran its handler, so its lines are
+    correlated too; threads started by a request are not.
+    """
+    _request.set(fields)
 
 
 def trace_fields(traceparent: str | None, cloud_trace: str | None, project: str | None) -> dict[str, Any]:

@@ -144,8 +144,11 @@ class ModelCatalog:
 
     @property
     def last_source(self) -> str:
-        """Where the last refresh left the catalog (``live``, ``stale``, ``builtin``); no I/O."""
-        return self._outcome.source
+        """Where the last refresh left the catalog (``live``, ``stale``, ``builtin``); no I/O.
+
+        ``unlisted`` before the first refresh: a cold instance is not a degraded one.
+        """
+        return self._outcome.source if self._generation else "unlisted"
 
     def resolve(self, requested: str) -> Model:
         """The model a chat request names, or ModelNotFoundError (404).

@@ -335,11 +335,15 @@ class SessionStore:
             idempotency.release(self._db, self._opts(), owner, key, token=token)
 
     def ping(self, instance_id: str) -> None:
-        """Write and read back ``health/{instance_id}``: proves Firestore takes writes and reads."""
+        """Write and read back ``health/{instance_id}``: proves Firestore takes writes and reads.
+
+        ``pings`` counts the round trips, so what the health cache saves can be observed.
+        """
         now = _now()
         ref = self._db.collection(HEALTH).document(instance_id)
         with translated("reach"):
-            ref.set({"at": now, "expire_at": now + timedelta(days=1)}, **self._opts())
+            ref.set({"at": now, "expire_at": now + timedelta(days=1), "pings": firestore.Increment(1)},
+                    merge=True, **self._opts())
             if _data(ref.get(**self._opts())).get("at") != now:
                 raise ServiceUnavailableError("Session storage did not return what was just written to it.",
                                               code="storage_unavailable")

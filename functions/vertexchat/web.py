@@ -12,12 +12,14 @@ import re
 import socket
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import flask
 
+from vertexchat import logs
 from vertexchat.errors import (
     APIError,
     InvalidRequestError,
@@ -48,6 +50,12 @@ class Call:
     # A streaming handler writes the request's log line itself when the stream ends.
     log_deferred: bool = False
 
+    def __post_init__(self) -> None:
+        # Every other line written while this request is served (retries, breaker changes,
+        # storage warnings) carries its id and trace: see logs.bind.
+        self.fields.update(request_id=self.request_id, function=self.function)
+        logs.bind(self.fields)
+
     def finish_log(self, status: int, error: APIError | None = None) -> None:
         """Write this request's one JSON log line."""
         fields = {
@@ -60,10 +68,12 @@ class Call:
             **self.fields,
         }
         if error is not None:
-            fields["error_type"] = type(error).__name__
+            # The same key the retry lines use, so one query finds every failure of a kind.
+            fields["error_class"] = type(error).__name__
             fields["error_code"] = error.code
         level = logging.ERROR if status >= 500 else logging.WARNING if status >= 400 else logging.INFO
         log.log(level, "%s %s -> %s", self.request.method, fields["route"], status, extra={"fields": fields})
+        logs.bind(None)
 
 
 def request_id(request: flask.Request) -> str:
@@ -86,16 +96,37 @@ def json_body(request: flask.Request, max_bytes: int) -> object:
     raw = request.stream.read(max_bytes + 1)
     if len(raw) > max_bytes:
         raise RequestTooLargeError(f"The request body is larger than {max_bytes} bytes.")
+    return parse_json(raw)
+
+
+def parse_json(raw: bytes) -> object:
+    """Strict JSON: no NaN/Infinity, finite numbers, 64-bit integers, unique keys, bounded depth, UTF-8 only.
+
+    Python's parser accepts all of these, and each would fail later, further from the caller
+    (Firestore and Vertex take none of them): refuse them here with a 400 naming the place.
+    """
     try:
-        return json.loads(raw)
+        # Decoded here, strictly: json.loads would also guess UTF-16/32, which RFC 8259 rules out.
+        # A leading UTF-8 BOM is tolerated, as json.loads did.
+        value = json.loads(raw.decode("utf-8-sig"), parse_constant=_refuse_constant, parse_float=_finite_float,
+                           parse_int=_int64, object_pairs_hook=_unique_keys)
+    except UnicodeDecodeError as exc:
+        raise InvalidRequestError(f"The request body is not UTF-8 (byte {exc.start}).", param="body") from None
     except (ValueError, RecursionError) as exc:
         raise InvalidRequestError(f"The request body is not valid JSON: {_short(exc)}.", param="body") from None
+    _check_tree(value, strings=_SURROGATE_ESCAPE.search(raw) is not None)
+    return value
 
 
 def json_response(body: Any, call: Call, status: int = 200, headers: dict[str, str] | None = None) -> flask.Response:
     """A JSON response with the call's headers."""
     payload = json.dumps(body, separators=(",", ":"), ensure_ascii=False)
-    response = flask.Response(payload, status=status, mimetype="application/json")
+    try:
+        data = payload.encode("utf-8")
+    except UnicodeEncodeError:
+        # A lone surrogate (from stored data or an echoed path) is not UTF-8; escape everything instead.
+        data = json.dumps(body, separators=(",", ":")).encode("ascii")
+    response = flask.Response(data, status=status, mimetype="application/json")
     _apply(response, call, headers)
     return response
 
@@ -147,6 +178,87 @@ def _apply(response: flask.Response, call: Call, headers: dict[str, str] | None)
         response.headers[name] = value
     for name, value in (headers or {}).items():
         response.headers[name] = value
+
+
+MAX_JSON_DEPTH = 64
+_INT64 = 2**63 - 1
+# A \uD800-\uDFFF escape: only then can a parsed string hold a lone surrogate (a valid pair
+# decodes to one code point), so only then are strings walked.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def _refuse_constant(name: str) -> Any:
+    raise InvalidRequestError(f"The request body is not valid JSON: {name} is not a JSON number.", param="body")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise InvalidRequestError(f"The number {text[:40]} is too large.", param="body")
+    return value
+
+
+def _int64(text: str) -> int:
+    value = int(text)
+    if not -_INT64 - 1 <= value <= _INT64:
+        raise InvalidRequestError(f"The integer {text[:40]} does not fit in 64 bits.", param="body")
+    return value
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    value = dict(pairs)
+    if len(value) != len(pairs):
+        # Parsers disagree on which duplicate wins, so a proxy and this function could read
+        # different requests from one body: refuse it.
+        counts = Counter(key for key, _ in pairs)
+        duplicate = next(key for key, count in counts.items() if count > 1)
+        raise InvalidRequestError(f"The key {duplicate[:64]!r} appears twice in one object.", param="body")
+    return value
+
+
+def _check_tree(value: object, *, strings: bool) -> None:
+    """Refuse nesting deeper than MAX_JSON_DEPTH and (when ``strings``) lone surrogates, naming the place."""
+    # Iterative: the point is to bound depth, so no recursion here. A path is a linked
+    # (parent, key) pair, formatted only for the error.
+    stack: list[tuple[object, int, Any]] = [(value, 0, None)]
+    while stack:
+        item, depth, path = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.items()
+        elif isinstance(item, list):
+            children = enumerate(item)
+        else:
+            if strings and isinstance(item, str) and not _utf8(item):
+                raise InvalidRequestError("A string holds a lone UTF-16 surrogate, which is not text.",
+                                          param=_format_path(path))
+            continue
+        if depth >= MAX_JSON_DEPTH:
+            raise InvalidRequestError(f"JSON may nest at most {MAX_JSON_DEPTH} levels deep.", param=_format_path(path))
+        for key, child in children:
+            if strings and isinstance(key, str) and not _utf8(key):
+                raise InvalidRequestError("A key holds a lone UTF-16 surrogate, which is not text.",
+                                          param=_format_path(path))
+            if isinstance(child, dict | list) or (strings and isinstance(child, str)):
+                stack.append((child, depth + 1, (path, key)))
+
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _format_path(path: Any) -> str:
+    keys: list[object] = []
+    while path is not None:
+        path, key = path
+        keys.append(key)
+    text = ""
+    for key in reversed(keys):
+        text += f"[{key}]" if isinstance(key, int) else f".{str(key)[:64]}" if text else str(key)[:64]
+    return (text or "body")[:200]
 
 
 def _short(exc: BaseException) -> str:
