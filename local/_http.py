@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import FrameType
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Self, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
 AppT = TypeVar("AppT")
@@ -120,6 +120,52 @@ class ServerThread(Generic[AppT]):
         self.server.server_close()
         self.server.join_workers(timeout=5.0)
         self._thread.join(timeout=5.0)
+
+
+class LocalService(Generic[AppT]):
+    """A fake server as a Python object: start it, give its address to a client, stop it.
+
+    Subclasses set ``name`` and build their unstarted server in :meth:`bind`.
+    """
+
+    name = "local service"
+
+    def __init__(self) -> None:
+        self._running: ServerThread[AppT] | None = None
+
+    def bind(self, host: str, port: int) -> LoopbackServer[AppT]:
+        raise NotImplementedError
+
+    def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        refuse_on_cloud_run(self.name)
+        if self._running is not None:
+            raise RuntimeError(f"{self.name} already started")
+        self._running = ServerThread(self.bind(host, port))
+
+    def stop(self) -> None:
+        """Stop serving, drop open connections and release the port."""
+        if self._running is not None:
+            self._running.stop()
+            self._running = None
+
+    @property
+    def host_port(self) -> str:
+        """``127.0.0.1:PORT``."""
+        if self._running is None:
+            raise RuntimeError(f"{self.name} not started")
+        return self._running.host_port
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host_port}"
+
+    def __enter__(self) -> Self:
+        if self._running is None:
+            self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
 
 
 def serve_cli(server: LoopbackServer[Any], banner: str) -> int:

@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from local._http import JsonHandler, LoopbackServer, ServerThread, refuse_on_cloud_run, run_guarded, serve_cli
+from local._http import JsonHandler, LocalService, LoopbackServer, run_guarded, serve_cli
 from local._keep import KEEP, Keep
 
 DEFAULT_PROJECT_ID = "vertexchat-local"
@@ -246,38 +246,21 @@ class MetadataHandler(JsonHandler):
             self.send_json(400, {"error": str(error)})
 
 
-class MetadataServer:
+class MetadataServer(LocalService[MetadataState]):
     """The fake metadata server as a Python object: start it, point google-auth at `host_port`, stop it."""
+
+    name = "metadata server"
 
     def __init__(
         self, *, project_id: str = DEFAULT_PROJECT_ID, email: str = DEFAULT_EMAIL, expires_in: int = 3600
     ) -> None:
+        super().__init__()
         defaults = MetadataConfig(project_id=project_id, email=email, expires_in=expires_in)
         defaults.check()
         self.state = MetadataState(defaults)
-        self._running: ServerThread[MetadataState] | None = None
 
-    def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
-        refuse_on_cloud_run("metadata server")
-        if self._running is not None:
-            raise RuntimeError("metadata server already started")
-        self._running = ServerThread(LoopbackServer((host, port), MetadataHandler, self.state))
-
-    def stop(self) -> None:
-        if self._running is not None:
-            self._running.stop()
-            self._running = None
-
-    @property
-    def host_port(self) -> str:
-        """`127.0.0.1:PORT`, the form GCE_METADATA_HOST and GCE_METADATA_IP expect."""
-        if self._running is None:
-            raise RuntimeError("metadata server not started")
-        return self._running.host_port
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host_port}"
+    def bind(self, host: str, port: int) -> LoopbackServer[MetadataState]:
+        return LoopbackServer((host, port), MetadataHandler, self.state)
 
     @property
     def environ(self) -> dict[str, str]:
@@ -308,14 +291,6 @@ class MetadataServer:
     def reset(self) -> None:
         """Forget issued tokens and recorded requests and restore the constructor's config."""
         self.state.reset()
-
-    def __enter__(self) -> MetadataServer:
-        if self._running is None:
-            self.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -7,6 +7,7 @@ the stored result without calling Vertex.
 
 from __future__ import annotations
 
+import contextvars
 import dataclasses
 import logging
 import time
@@ -79,10 +80,11 @@ def create_completion(call: web.Call, svc: Services, params: dict[str, str]) -> 
 def _answer(x: _Exchange) -> flask.Response:
     request = x.request
     if x.turn is not None:
-        x.call.headers["X-Session-Id"] = x.turn.session_id
         x.call.fields["session_id"] = x.turn.session_id
         # Stored before Vertex is called: Firestore down is a 503 and no tokens are spent.
         conversation = x.turn.begin(request.messages, x.target.vertex_id)
+        # Only now: a refused session (someone else's) must not look recorded.
+        x.call.headers["X-Session-Id"] = x.turn.session_id
         request = dataclasses.replace(request, messages=conversation)
     claude = to_claude(request, default_max_tokens=x.svc.settings.default_max_tokens,
                        resolved_images=_fetch_images(request, x.svc))
@@ -204,5 +206,11 @@ def _fetch_images(request: ChatRequest, svc: Services) -> dict[str, str]:
     s = svc.settings
     policy = FetchPolicy(max_bytes=s.max_image_bytes, timeout=s.image_fetch_timeout, allow_hosts=s.image_allow_hosts)
     unique = {url: param for param, url in wanted}
+
+    def fetch(item: tuple[str, str]) -> tuple[str, str]:
+        return item[0], fetch_as_data_url(item[0], item[1], policy)
+
+    # Each fetch runs in a copy of this request's context, so its log lines carry the request id.
+    context = contextvars.copy_context()
     with ThreadPoolExecutor(max_workers=min(_IMAGE_FETCHERS, len(unique))) as pool:
-        return dict(pool.map(lambda item: (item[0], fetch_as_data_url(item[0], item[1], policy)), unique.items()))
+        return dict(pool.map(lambda item: context.copy().run(fetch, item), unique.items()))

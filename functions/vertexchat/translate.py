@@ -265,7 +265,8 @@ def _user_blocks(content: object, param: str, images: Mapping[str, str]) -> list
 def _image_block(url: str, param: str, images: Mapping[str, str]) -> JSON:
     url = images.get(url, url)
     if url.startswith(("http://", "https://")):
-        raise InvalidRequestError("Remote image URLs are not fetched yet; send the image inline as a "
+        # The chat route fetches remote images beforehand (images.py); one it did not is refused.
+        raise InvalidRequestError("This image URL was not fetched; send the image inline as a "
                                   "data: URL (data:image/png;base64,...).", param=param)
     match = _DATA_URL.fullmatch(url)
     if match is None or ";base64" not in match.group(2).lower():

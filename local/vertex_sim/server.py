@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from local._http import LoopbackServer, ServerThread, refuse_on_cloud_run
+from local._http import LocalService, LoopbackServer, refuse_on_cloud_run
 from local._keep import KEEP, Keep
 from local.vertex_sim.catalog import DEFAULT_MODELS, DEFAULT_PAGE_SIZE
 from local.vertex_sim.handler import SimHandler
@@ -22,8 +22,10 @@ def make_server(host: str, port: int, state: SimState) -> LoopbackServer[SimStat
     return LoopbackServer((host, port), SimHandler, state)
 
 
-class VertexSimulator:
+class VertexSimulator(LocalService[SimState]):
     """A loopback Vertex AI endpoint for Claude; point AnthropicVertex at `base_url`."""
+
+    name = "Vertex AI simulator"
 
     def __init__(
         self,
@@ -35,32 +37,13 @@ class VertexSimulator:
         page_size: int = DEFAULT_PAGE_SIZE,
         max_records: int = MAX_RECORDS,
     ) -> None:
+        super().__init__()
         config = SimConfig(ttft_ms=ttft_ms, deltas=deltas, interval_ms=interval_ms, models=tuple(models),
                            page_size=page_size)
         self.state = SimState(config, max_records=max_records)
-        self._running: ServerThread[SimState] | None = None
 
-    def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
-        if self._running is not None:
-            raise RuntimeError("Vertex simulator already started")
-        self._running = ServerThread(make_server(host, port, self.state))
-
-    def stop(self) -> None:
-        """Stop serving and drop open streams (their records end as client_closed)."""
-        if self._running is not None:
-            self._running.stop()
-            self._running = None
-
-    @property
-    def host_port(self) -> str:
-        if self._running is None:
-            raise RuntimeError("Vertex simulator not started")
-        return self._running.host_port
-
-    @property
-    def url(self) -> str:
-        """`http://127.0.0.1:PORT`, the root under which `/v1/...`, `/v1beta1/...` and `/_sim/...` live."""
-        return f"http://{self.host_port}"
+    def bind(self, host: str, port: int) -> LoopbackServer[SimState]:
+        return make_server(host, port, self.state)
 
     @property
     def base_url(self) -> str:
@@ -96,11 +79,3 @@ class VertexSimulator:
     def reset(self) -> None:
         """Drop pending steps and records and restore the constructor's config."""
         self.state.reset()
-
-    def __enter__(self) -> VertexSimulator:
-        if self._running is None:
-            self.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
