@@ -338,3 +338,18 @@ def test_a_reply_that_cannot_be_saved_says_so_in_band(start_function: Callable[.
     error = json.loads(rest[-2])["error"]
     assert error["code"] == "session_not_saved"
     assert "could not be saved" in error["message"]
+
+
+def test_a_request_refused_with_400_stores_nothing(url: str, sim: VertexSimulator) -> None:
+    """Validation runs before the transcript is touched: a bad turn must not poison the session."""
+    session_id = str(uuid.uuid4())
+    orphan = {"role": "tool", "tool_call_id": "call_nobody", "content": "result of nothing"}
+
+    refused = chat(url, [user("hi"), orphan], session_id=session_id, session_history="server")
+
+    assert refused.status_code == 400
+    assert refused.json()["error"]["param"] == "messages[1].tool_call_id"
+    assert "X-Session-Id" not in refused.headers
+    sim.script({"text": "fine"})
+    assert chat(url, [user("hi")], session_id=session_id, session_history="server").status_code == 200
+    assert [m["content"] for m in transcript(url, session_id)] == ["hi", "fine"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -15,6 +16,7 @@ from vertexchat.images import FetchPolicy, fetch_as_data_url, sniff
 
 PNG = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000"
                     "1f15c4890000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082")
+DRIP_SECONDS = 0.3
 ROUTES: dict[str, tuple[int, dict[str, str], bytes]] = {
     "/pixel.png": (200, {"Content-Type": "image/png"}, PNG),
     "/lying.jpg": (200, {"Content-Type": "image/jpeg"}, b"<html>not an image</html>"),
@@ -31,6 +33,15 @@ ROUTES: dict[str, tuple[int, dict[str, str], bytes]] = {
 def image_server() -> Iterator[str]:
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
+            if self.path == "/drip.png":
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(PNG)))
+                self.end_headers()
+                for byte in PNG:  # one byte at a time, each within the per-read timeout
+                    self.wfile.write(bytes([byte]))
+                    self.wfile.flush()
+                    time.sleep(DRIP_SECONDS)
+                return
             status, headers, body = ROUTES.get(self.path, (404, {}, b""))
             self.send_response(status)
             for name, value in headers.items():
@@ -73,6 +84,9 @@ def test_follows_a_redirect(image_server: str) -> None:
     "http://0.0.0.0/x.png",
     "http://100.64.0.1/x.png",
     "http://localhost/x.png",  # a host name that resolves to a private address
+    "http://[64:ff9b::a9fe:a9fe]/x.png",  # NAT64 form of 169.254.169.254
+    "http://[2002:a9fe:a9fe::1]/x.png",  # 6to4 form of 169.254.169.254
+    "http://[::127.0.0.1]/x.png",  # IPv4-compatible form of loopback
 ])
 def test_private_targets_are_refused_without_the_allowlist(url: str) -> None:
     with pytest.raises(InvalidRequestError, match="private") as caught:
@@ -109,3 +123,23 @@ def test_sniff() -> None:
     assert sniff(b"RIFF\0\0\0\0WEBPVP8 ") == "image/webp"
     assert sniff(b"RIFF\0\0\0\0WAVEfmt ") is None
     assert sniff(b"<svg/>") is None
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:99999/x.png", "http://a..b/x.png", "http://" + "a" * 64 + ".com/"])
+def test_malformed_urls_are_400_not_500(url: str) -> None:
+    with pytest.raises(InvalidRequestError) as caught:
+        fetch_as_data_url(url, PARAM, TESTING)
+    assert caught.value.param == PARAM
+
+
+def test_a_non_ascii_path_is_quoted(image_server: str) -> None:
+    with pytest.raises(InvalidRequestError, match="HTTP 404"):
+        fetch_as_data_url(f"{image_server}/café.png", PARAM, TESTING)
+
+
+def test_the_timeout_bounds_the_whole_fetch_not_each_read(image_server: str) -> None:
+    policy = FetchPolicy(max_bytes=1024, timeout=1.0, allow_hosts=frozenset({"127.0.0.1"}))
+    started = time.monotonic()
+    with pytest.raises(InvalidRequestError):
+        fetch_as_data_url(f"{image_server}/drip.png", PARAM, policy)
+    assert time.monotonic() - started < 3, "a dripping server must not hold the fetch past its deadline"

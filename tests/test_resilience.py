@@ -166,8 +166,8 @@ def test_half_open_lets_exactly_one_probe_through() -> None:
     breakers = Breakers(policy, clock)
     breakers.failure("a", "m")
     clock.now += 11
-    assert breakers.acquire("a", "m") is True
-    assert breakers.acquire("a", "m") is False
+    assert breakers.acquire("a", "m") == "probe"
+    assert breakers.acquire("a", "m") is None
     breakers.failure("a", "m")
     assert [c["state"] for c in breakers.snapshot()] == ["open"]
 
@@ -180,3 +180,18 @@ def test_failures_outside_the_window_do_not_count() -> None:
     clock.now += 11
     breakers.failure("a", "m")
     assert [c["state"] for c in breakers.snapshot()] == ["closed"]
+
+
+def test_a_probe_that_ends_in_a_bug_frees_its_slot_and_only_its_own() -> None:
+    clock = Clock()
+    policy = Policy(regions=("a",), breaker_failures=1, breaker_cooldown=10, max_attempts=1)
+    breakers = Breakers(policy, clock)
+    breakers.failure("a", "m")
+    clock.now += 11
+
+    def broken(region: str) -> str:
+        raise RuntimeError("can't start new thread")
+
+    with pytest.raises(RuntimeError):
+        run(broken, policy, clock, breakers)
+    assert breakers.acquire("a", "m") == "probe", "the slot of a probe that died without a verdict is free again"

@@ -333,3 +333,16 @@ def test_a_bad_idempotency_key_is_a_400(session_store: SessionStore) -> None:
     with pytest.raises(InvalidRequestError) as caught:
         session_store.claim_idempotency(ALICE, "bad\nkey", "h")
     assert caught.value.param == "Idempotency-Key"
+
+
+def test_messages_left_behind_by_ttl_never_surface_in_a_new_session(session_store: SessionStore) -> None:
+    """TTL deletes a session document lazily and without its subcollections; a reused id starts clean."""
+    session_id = str(uuid.uuid4())
+    session_store.open_turn(session_id, "alice")
+    session_store.append(session_id, "alice", [{"role": "user", "content": "alice's secret"}], request_id="r1")
+    db = gfs.Client(project=PROJECT)
+    db.collection("sessions").document(session_id).delete()  # what the TTL policy does to the session alone
+
+    session_store.open_turn(session_id, "bob")
+    assert session_store.history(session_id, "bob") == []
+    assert session_store.append(session_id, "bob", [{"role": "user", "content": "hi"}], request_id="r2") == [0]

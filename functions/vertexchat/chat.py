@@ -12,7 +12,7 @@ import dataclasses
 import logging
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -63,7 +63,9 @@ def create_completion(call: web.Call, svc: Services, params: dict[str, str]) -> 
     target = svc.catalog.resolve(request.model)
     choice = session_choice(request, body if isinstance(body, dict) else {}, call.request.headers.get("X-Session-Id"))
     key = call.request.headers.get("Idempotency-Key")
-    idempotency = IdempotentRequest(svc.store, call.user, key, body) if key is not None else None
+    lease = svc.settings.total_timeout + svc.settings.upstream_deadline
+    idempotency = (IdempotentRequest(svc.store, call.user, key, body, lease_seconds=lease)
+                   if key is not None else None)
     call.fields.update(model=request.model, vertex_model=target.vertex_id, stream=request.stream)
     if idempotency is not None and idempotency.replay is not None:
         return _replay(call, idempotency, request)
@@ -81,14 +83,16 @@ def _answer(x: _Exchange) -> flask.Response:
     request = x.request
     if x.turn is not None:
         x.call.fields["session_id"] = x.turn.session_id
-        # Stored before Vertex is called: Firestore down is a 503 and no tokens are spent.
-        conversation = x.turn.begin(request.messages, x.target.vertex_id)
-        # Only now: a refused session (someone else's) must not look recorded.
-        x.call.headers["X-Session-Id"] = x.turn.session_id
-        request = dataclasses.replace(request, messages=conversation)
+        request = dataclasses.replace(request, messages=x.turn.conversation(request.messages, x.target.vertex_id))
+    # Translated (and remote images fetched) before anything is stored: a 400 stores nothing.
     claude = to_claude(request, default_max_tokens=x.svc.settings.default_max_tokens,
                        resolved_images=_fetch_images(request, x.svc))
     body = {**claude.body, "model": x.target.vertex_id}
+    if x.turn is not None:
+        # Stored before Vertex is called: Firestore down is a 503 and no tokens are spent.
+        x.turn.record(request.messages, x.target.vertex_id)
+        # Only now: a refused session (someone else's) must not look recorded.
+        x.call.headers["X-Session-Id"] = x.turn.session_id
     if request.stream:
         return _stream(x, claude, body)
 
@@ -165,12 +169,7 @@ def _replay(call: web.Call, idempotency: IdempotentRequest, request: ChatRequest
         return web.json_response(completion, call)
     chunks = replay_chunks(completion, include_usage=request.include_usage)
 
-    def replay() -> Iterator[bytes]:
-        for chunk in chunks:
-            yield encode_sse(chunk)
-        yield SSE_DONE
-
-    return web.sse_response(replay(), call)
+    return web.sse_response([*(encode_sse(chunk) for chunk in chunks), SSE_DONE], call)
 
 
 def _failover(x: _Exchange, attempt: Callable[[str], T]) -> T:

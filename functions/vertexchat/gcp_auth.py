@@ -73,7 +73,13 @@ class AmbientCredentials:
     def _token_locked(self) -> str:
         creds = self._load_locked()
         if not _fresh(creds):
-            self._refresh_locked(creds)
+            try:
+                self._refresh_locked(creds)
+            except CredentialsError:
+                # The refresh runs minutes before expiry: a token that still works is still served.
+                if not _usable(creds):
+                    raise
+                log.warning("token refresh failed; using the current token until it expires")
         return str(creds.token)
 
     def _load_locked(self) -> Any:
@@ -123,6 +129,14 @@ def _fresh(creds: Any) -> bool:
     # google-auth keeps expiry as a naive datetime in UTC.
     now = datetime.now(UTC).replace(tzinfo=None)
     return bool((expiry - now).total_seconds() > _REFRESH_MARGIN_SECONDS)
+
+
+def _usable(creds: Any) -> bool:
+    """A token that has not expired yet (even if it is inside the refresh margin)."""
+    expiry = getattr(creds, "expiry", None)
+    if not creds.token or expiry is None:
+        return bool(creds.token)
+    return bool(expiry > datetime.now(UTC).replace(tzinfo=None))
 
 
 def _first_line(exc: BaseException) -> str:

@@ -191,6 +191,10 @@ def services() -> Services:
 def serve(function: str, request: flask.Request) -> flask.Response:
     """Answer one request for ``function``; never lets an exception escape as a bare 500."""
     svc = services()
+    # The request object itself, not the context-local proxy: a stream's last log line is
+    # written after Flask has left the request context.
+    real = getattr(request, "_get_current_object", None)
+    request = real() if real is not None else request
     call = web.Call(request=request, function=function, request_id=web.request_id(request))
     call.fields.update(logs.trace_fields(request.headers.get("traceparent"),
                                          request.headers.get("X-Cloud-Trace-Context"), svc.settings.project_id))

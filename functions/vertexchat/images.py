@@ -23,9 +23,10 @@ import http.client
 import ipaddress
 import socket
 import ssl
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import quote, urljoin, urlsplit
 
 from vertexchat.errors import InvalidRequestError
 
@@ -51,11 +52,20 @@ class FetchPolicy:
 
 
 def fetch_as_data_url(url: str, param: str, policy: FetchPolicy, resolve: Resolver | None = None) -> str:
-    """Fetch ``url`` and return it as a ``data:`` URL; every refusal is a 400 naming ``param``."""
+    """Fetch ``url`` and return it as a ``data:`` URL; every refusal is a 400 naming ``param``.
+
+    ``policy.timeout`` bounds the whole fetch, redirects included, not each socket read: a
+    server dripping one byte at a time cannot hold a thread for longer.
+    """
     resolver = resolve or _resolve
+    deadline = time.monotonic() + policy.timeout
     current = url
     for _ in range(MAX_REDIRECTS + 1):
-        status, location, body, declared = _get(current, param, policy, resolver)
+        try:
+            status, location, body, declared = _get(current, param, policy, resolver, deadline)
+        except ValueError:
+            # A malformed port, an unencodable host name or path: the URL itself is bad.
+            raise InvalidRequestError("The image URL is malformed.", param=param) from None
         if status in (301, 302, 303, 307, 308):
             if not location:
                 raise InvalidRequestError("The image URL redirected without a Location.", param=param)
@@ -80,24 +90,26 @@ def sniff(body: bytes) -> str | None:
     return None
 
 
-def _get(url: str, param: str, policy: FetchPolicy, resolve: Resolver) -> tuple[int, str | None, bytes, str]:
+def _get(url: str, param: str, policy: FetchPolicy, resolve: Resolver,
+         deadline: float) -> tuple[int, str | None, bytes, str]:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise InvalidRequestError("Image URLs must be http(s) or data: URLs.", param=param)
     host = parts.hostname
     port = parts.port or (443 if parts.scheme == "https" else 80)
     address = _checked_address(host, port, param, policy, resolve)
-    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    conn = _connection(parts.scheme, host, address, port, policy.timeout)
+    path = quote((parts.path or "/") + (f"?{parts.query}" if parts.query else ""), safe="/?=&%:@!$'()*+,;~-._")
+    conn = _connection(parts.scheme, host, address, port, _remaining(deadline, param))
     try:
         conn.request("GET", path, headers={"Host": parts.netloc.rsplit("@", 1)[-1], "Accept": "image/*",
                                            "User-Agent": "vertexchat-image-fetch"})
+        sock = conn.sock  # kept: http.client drops it from conn when the server will close
         response = conn.getresponse()
         declared = response.getheader("Content-Type", "") or ""
         length = response.getheader("Content-Length")
         if length and length.isdigit() and int(length) > policy.max_bytes:
             raise InvalidRequestError(f"The image is larger than {policy.max_bytes} bytes.", param=param)
-        body = response.read(policy.max_bytes + 1) if response.status == 200 else b""
+        body = _read(sock, response, policy.max_bytes + 1, deadline, param) if response.status == 200 else b""
         if len(body) > policy.max_bytes:
             raise InvalidRequestError(f"The image is larger than {policy.max_bytes} bytes.", param=param)
         return response.status, response.getheader("Location"), body, declared.split(";")[0]
@@ -105,6 +117,30 @@ def _get(url: str, param: str, policy: FetchPolicy, resolve: Resolver) -> tuple[
         raise InvalidRequestError(f"The image URL could not be fetched ({type(exc).__name__}).", param=param) from None
     finally:
         conn.close()
+
+
+def _remaining(deadline: float, param: str) -> float:
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise InvalidRequestError("Fetching the image URL took too long.", param=param)
+    return left
+
+
+def _read(sock: socket.socket | None, response: http.client.HTTPResponse, limit: int, deadline: float,
+          param: str) -> bytes:
+    """Up to ``limit`` bytes, in pieces, each socket wait bounded by what is left of the deadline."""
+    parts: list[bytes] = []
+    size = 0
+    while size < limit:
+        left = _remaining(deadline, param)
+        if sock is not None:
+            sock.settimeout(left)
+        piece = response.read1(min(65536, limit - size))  # one socket read at most
+        if not piece:
+            break
+        parts.append(piece)
+        size += len(piece)
+    return b"".join(parts)
 
 
 def _checked_address(host: str, port: int, param: str, policy: FetchPolicy, resolve: Resolver) -> str:
@@ -122,10 +158,19 @@ def _checked_address(host: str, port: int, param: str, policy: FetchPolicy, reso
     return addresses[0]
 
 
+# IPv6 ranges that carry an IPv4 address inside (NAT64, 6to4, Teredo, IPv4-compatible):
+# is_global says yes to them, yet they can lead to 169.254.169.254 or 10.0.0.1.
+_EMBEDS_IPV4 = tuple(ipaddress.ip_network(n) for n in ("64:ff9b::/96", "64:ff9b:1::/48", "2002::/16", "2001::/32",
+                                                       "::/96"))
+
+
 def _public(address: str) -> bool:
     ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
+        elif any(ip in network for network in _EMBEDS_IPV4):
+            return False
     return ip.is_global and not ip.is_multicast
 
 

@@ -139,6 +139,29 @@ def open_stream(upstream: Upstream, first_byte_timeout: float) -> OpenStream:
     return OpenStream(upstream, event, opened_at, pump)
 
 
+class RelayBody:
+    """A relayed stream as a WSGI body: already started, so ``close()`` always runs its cleanup.
+
+    A generator closed before its first ``next()`` never enters its ``try``, so its ``finally``
+    (closing the upstream, storing the turn, the log line) would never run. Starting it at once
+    (the first event has already arrived, so its chunks are ready) makes ``close()`` safe at
+    any moment; the server calls it when the client goes away or the response ends.
+    """
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self._chunks = chunks
+        self._first = next(chunks)
+
+    def __iter__(self) -> Iterator[bytes]:
+        yield self._first
+        yield from self._chunks
+
+    def close(self) -> None:
+        close = getattr(self._chunks, "close", None)
+        if close is not None:
+            close()
+
+
 def relay(
     stream: OpenStream,
     translator: StreamTranslator,
@@ -147,12 +170,23 @@ def relay(
     client_gone: Callable[[], bool],
     on_end: Callable[[StreamEnd], APIError | None],
     request_id: str,
-) -> Iterator[bytes]:
-    """Yield the SSE bytes for one completion.
+) -> RelayBody:
+    """The SSE body for one completion.
 
     ``on_end`` runs before the last byte is sent (it stores the reply); an error it returns
     (the reply could not be saved) is sent in-band before ``[DONE]``.
     """
+    return RelayBody(_relay(stream, translator, deadlines, client_gone, on_end, request_id))
+
+
+def _relay(  # noqa: PLR0917 - private; relay() is the keyword-only front
+    stream: OpenStream,
+    translator: StreamTranslator,
+    deadlines: Deadlines,
+    client_gone: Callable[[], bool],
+    on_end: Callable[[StreamEnd], APIError | None],
+    request_id: str,
+) -> Iterator[bytes]:
     clock = _Clock(stream.opened_at)
     error: APIError | None = None
     outcome = "complete"
@@ -172,7 +206,7 @@ def relay(
                 continue
             if isinstance(item, BaseException):
                 raise item
-            clock.event()
+            clock.event(deadlines)
             yield from clock.emit(translator.feed(item))  # type: ignore[arg-type]
         yield from clock.emit(translator.finish())
     except APIError as exc:
@@ -184,13 +218,25 @@ def relay(
         outcome, error = "error", internal_error(request_id)
     finally:
         stream.upstream.close()
-        late = on_end(StreamEnd(outcome, translator, error, clock.first_token_ms, clock.chunks))
+        late = _settle(on_end, StreamEnd(outcome, translator, error, clock.first_token_ms, clock.chunks),
+                       request_id)
     if outcome == "client_closed":
         return
     error = error or late
     if error is not None:
         yield encode_sse_error(error_body(error))
     yield SSE_DONE
+
+
+def _settle(on_end: Callable[[StreamEnd], APIError | None], end: StreamEnd, request_id: str) -> APIError | None:
+    """Run ``on_end``; nothing it raises may escape the generator and cut the stream short."""
+    try:
+        return on_end(end)
+    except APIError as exc:
+        return exc
+    except Exception:
+        log.exception("finishing the stream failed", extra={"fields": {"request_id": request_id}})
+        return internal_error(request_id)
 
 
 class _Clock:
@@ -211,8 +257,10 @@ class _Clock:
         if chunks:
             self.sent()
 
-    def event(self) -> None:
+    def event(self, deadlines: Deadlines) -> None:
         self.last_event = time.monotonic()
+        if self.last_event - self.started > deadlines.total:
+            raise GatewayTimeoutError(f"The completion took longer than {deadlines.total:g}s.")
 
     def sent(self) -> None:
         self.last_sent = time.monotonic()

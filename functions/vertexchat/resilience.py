@@ -83,19 +83,19 @@ class Breakers:
         self._lock = threading.Lock()
         self._circuits: dict[tuple[str, str], Breaker] = {}
 
-    def acquire(self, region: str, model: str) -> bool:
-        """May a request go to ``region`` now? In half-open state only one probe may."""
+    def acquire(self, region: str, model: str) -> str | None:
+        """May a request go to ``region`` now? ``"pass"``, ``"probe"`` (the one half-open try) or None."""
         with self._lock:
             breaker = self._circuits.get((region, model))
             if breaker is None:
-                return True
+                return "pass"
             state = breaker.state(self._clock(), self._policy.breaker_cooldown)
             if state == "closed":
-                return True
+                return "pass"
             if state == "half_open" and not breaker.probing:
                 breaker.probing = True
-                return True
-            return False
+                return "probe"
+            return None
 
     def success(self, region: str, model: str) -> None:
         with self._lock:
@@ -166,15 +166,16 @@ def call_with_failover(
     # region -> (when it failed, the wait it asked for): returning to a region honours its own Retry-After.
     failed: dict[str, tuple[float, float]] = {}
     for number in range(policy.max_attempts):
-        region = _next_region(policy.regions, number, model, breakers)
-        if region is None:
+        chosen = _next_region(policy.regions, number, model, breakers)
+        if chosen is None:
             # Every circuit is open. Within a request that just opened them, its own last error
             # says more than a generic 503.
             raise error if error is not None else _fail_fast(model, policy, breakers)
+        region, ticket = chosen
         if error is not None:
             delay = _delay(policy, number, failed.get(region), clock())
             if clock() - started + delay > policy.deadline:
-                breakers.release_probe(region, model)
+                _release(breakers, region, model, ticket)
                 raise error
             if delay > 0:
                 sleep(delay)
@@ -183,7 +184,7 @@ def call_with_failover(
             result = attempt(region)
         except APIError as exc:
             if not retryable(exc):
-                breakers.release_probe(region, model)
+                _release(breakers, region, model, ticket)
                 raise
             breakers.failure(region, model)
             record.errors.append(type(exc).__name__)
@@ -191,18 +192,28 @@ def call_with_failover(
             error = exc
             failed[region] = (clock(), float(exc.upstream_retry_after or 0.0))
             continue
+        except BaseException:
+            # Not the upstream's fault (a bug, no thread left...): no verdict, but never keep the probe.
+            _release(breakers, region, model, ticket)
+            raise
         breakers.success(region, model)
         return result
     assert error is not None
     raise error
 
 
-def _next_region(regions: tuple[str, ...], number: int, model: str, breakers: Breakers) -> str | None:
+def _next_region(regions: tuple[str, ...], number: int, model: str, breakers: Breakers) -> tuple[str, str] | None:
     for offset in range(len(regions)):
         region = regions[(number + offset) % len(regions)]
-        if breakers.acquire(region, model):
-            return region
+        ticket = breakers.acquire(region, model)
+        if ticket is not None:
+            return region, ticket
     return None
+
+
+def _release(breakers: Breakers, region: str, model: str, ticket: str) -> None:
+    if ticket == "probe":
+        breakers.release_probe(region, model)
 
 
 def _fail_fast(model: str, policy: Policy, breakers: Breakers) -> ServiceUnavailableError:

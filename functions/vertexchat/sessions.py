@@ -228,6 +228,11 @@ class SessionStore:
                     continue
                 if not create_if_missing:
                     raise _not_found(session_id)
+                if self._has_leftovers(ref):
+                    # TTL deleted the session document but not yet its messages (TTL does not
+                    # cascade and runs lazily): they must never surface in a new session.
+                    self._purge(ref)
+                    continue
                 data = self._new_session_data(owner, model=model, legacy_id=legacy_id)
                 try:
                     ref.create(data, **self._opts())
@@ -550,6 +555,10 @@ class SessionStore:
             if pending:
                 batch.commit(**self._opts())
         ref.update({"transcript_expire_at": stamp}, **self._opts())
+
+    def _has_leftovers(self, ref: Any) -> bool:
+        return any(next(iter(ref.collection(name).select([]).limit(1).stream(**self._opts())), None) is not None
+                   for name in (MESSAGES, CHUNKS))
 
     def _purge(self, ref: Any) -> None:
         """Delete a session's chunks and messages, then the session document."""

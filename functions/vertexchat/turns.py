@@ -27,6 +27,7 @@ import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from vertexchat.errors import (
@@ -85,19 +86,34 @@ class Turn:
         self.owner = owner
         self.request_id = request_id
         self._head: int | None = None
+        self._opened = False
 
     @property
     def session_id(self) -> str:
         return self.choice.session_id
 
-    def begin(self, messages: tuple[JSON, ...], model: str) -> tuple[JSON, ...]:
-        """Open (or create) the session and store what is new; returns the conversation to send."""
-        self.store.open_turn(self.session_id, self.owner, legacy_id=self.choice.legacy_id, model=model)
-        if self.choice.server_history:
-            messages = (*self.store.history(self.session_id, self.owner), *messages)
-        sync = self.store.record_conversation(self.session_id, self.owner, messages, request_id=self.request_id)
+    def conversation(self, messages: tuple[JSON, ...], model: str) -> tuple[JSON, ...]:
+        """The conversation to send: with ``session_history: "server"`` the stored one comes first.
+
+        Nothing of the request is stored here: :meth:`record` does that once the request has
+        passed validation, so a request refused with a 400 adds nothing to the transcript.
+        """
+        if not self.choice.server_history:
+            return messages
+        self._open(model)
+        return (*self.store.history(self.session_id, self.owner), *messages)
+
+    def record(self, conversation: tuple[JSON, ...], model: str) -> None:
+        """Open (or create) the session and store what its transcript lacks of ``conversation``."""
+        self._open(model)
+        sync = self.store.record_conversation(self.session_id, self.owner, conversation,
+                                              request_id=self.request_id)
         self._head = sync.head_seq
-        return messages
+
+    def _open(self, model: str) -> None:
+        if not self._opened:
+            self.store.open_turn(self.session_id, self.owner, legacy_id=self.choice.legacy_id, model=model)
+            self._opened = True
 
     def save_reply(self, message: JSON, *, status: str, model: str, finish_reason: str | None,
                    usage: Mapping[str, Any] | None) -> int | None:
@@ -126,12 +142,13 @@ def _usage(claude_usage: Mapping[str, Any] | None) -> Usage | None:
 class IdempotentRequest:
     """An ``Idempotency-Key`` claim: replay a finished request, refuse a concurrent or altered one."""
 
-    def __init__(self, store: SessionStore, owner: str, key: str, body: Any) -> None:
+    def __init__(self, store: SessionStore, owner: str, key: str, body: Any, *, lease_seconds: float) -> None:
         self.store = store
         self.owner = owner
         self.key = key
         digest = hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
-        claim = store.claim_idempotency(owner, key, digest)
+        # The lease outlives the longest request, so a retry never takes over a running one.
+        claim = store.claim_idempotency(owner, key, digest, lease=timedelta(seconds=lease_seconds))
         if claim.state == "in_progress":
             raise ConflictError("A request with this Idempotency-Key is still running; retry shortly.",
                                 param="Idempotency-Key", retry_after=claim.retry_after or 1.0)
@@ -155,19 +172,28 @@ class IdempotentRequest:
         return completion
 
     def complete(self, completion: JSON, session_id: str | None, seq: int | None) -> None:
-        """Record the finished request's result for replays."""
+        """Record the finished request's result for replays; on failure free the key instead.
+
+        Never raises: the client already has its answer, and a key that cannot be completed
+        is released so that a retry runs again rather than waiting on a dead claim.
+        """
         if self._settled or self.token is None:
             return
-        self._settled = True
         result: JSON = {"completion": completion}
         if len(json.dumps(completion)) > _MAX_INLINE_RESULT:
             if session_id is None or seq is None:
                 # Nothing to replay from: let a retry run again rather than store a broken record.
-                self.store.release_idempotency(self.owner, self.key, self.token)
+                self.release()
                 return
             head = {**completion, "choices": [{**completion["choices"][0], "message": None}]}
             result = {"reference": {"session_id": session_id, "seq": seq, "completion": head}}
-        self.store.complete_idempotency(self.owner, self.key, self.token, result)
+        try:
+            self.store.complete_idempotency(self.owner, self.key, self.token, result)
+        except APIError:
+            log.warning("idempotency result not stored; releasing the key")
+            self.release()
+            return
+        self._settled = True
 
     def release(self) -> None:
         """The request failed: the key is free for a retry."""

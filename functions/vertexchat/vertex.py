@@ -140,17 +140,29 @@ class Vertex:
 class UpstreamStream:
     """An open stream of Claude events. Iterate for event dicts; ``close()`` aborts promptly.
 
-    ``close()`` may be called from another thread while one is blocked reading: it shuts
-    the socket down, which wakes the reader at once (a plain close() would not on Linux),
-    so an abandoned stream stops costing tokens immediately.
+    ``close()`` may be called from another thread while one is blocked reading: it shuts the
+    socket down, which wakes the reader at once (a plain close() would not on Linux), so an
+    abandoned stream stops costing tokens immediately. Two rules keep that safe:
+    - a stream read to its end has handed its connection back to the pool for reuse, so it
+      is never shut down (another request may already be using it);
+    - the response is released by the thread that iterates it, never under its feet.
     """
 
     def __init__(self, response: httpx2.Response, manager: Any) -> None:
         self._response = response
         self._manager = manager
+        self._lock = threading.Lock()
         self._closed = False
+        self._iterating = False
+        self._finished = False
+        self._released = False
 
     def __iter__(self) -> Iterator[JSON]:
+        with self._lock:
+            if self._closed:
+                self._release()
+                return
+            self._iterating = True
         data: list[str] = []
         try:
             for line in self._response.iter_lines():
@@ -159,6 +171,7 @@ class UpstreamStream:
                 elif not line and data:
                     yield _parse_event("\n".join(data))
                     data = []
+            self._finished = True
             if data:
                 yield _parse_event("\n".join(data))
         except httpx2.TimeoutException:
@@ -167,15 +180,31 @@ class UpstreamStream:
         except (httpx2.HTTPError, OSError):
             if not self._closed:
                 raise UpstreamError("The connection to Vertex AI broke mid-stream.") from None
+        finally:
+            with self._lock:
+                self._iterating = False
+                self._release()
 
     def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            if not self._iterating:
+                self._release()
+                return
+            if self._finished or self._response.is_closed:
+                return
+        # Mid-stream abort: wake the reader, which then releases the response itself.
         sock = _socket_of(self._response)
         if sock is not None:
             with contextlib.suppress(OSError):  # already gone: nothing left to abort
                 sock.shutdown(socket.SHUT_RDWR)
+
+    def _release(self) -> None:
+        if self._released:
+            return
+        self._released = True
         # Closing a dead connection may raise anything; it is closed either way.
         with contextlib.suppress(Exception):
             self._manager.__exit__(None, None, None)

@@ -13,11 +13,12 @@ import socket
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 import flask
+import werkzeug.exceptions
 
 from vertexchat import logs
 from vertexchat.errors import (
@@ -93,7 +94,11 @@ def json_body(request: flask.Request, max_bytes: int) -> object:
         )
     if request.content_length is not None and request.content_length > max_bytes:
         raise RequestTooLargeError(f"The request body is larger than {max_bytes} bytes.")
-    raw = request.stream.read(max_bytes + 1)
+    try:
+        raw = request.stream.read(max_bytes + 1)
+    except werkzeug.exceptions.HTTPException:
+        # The client hung up (or sent a broken body) while we were reading it.
+        raise InvalidRequestError("The request body could not be read completely.", param="body") from None
     if len(raw) > max_bytes:
         raise RequestTooLargeError(f"The request body is larger than {max_bytes} bytes.")
     return parse_json(raw)
@@ -143,9 +148,14 @@ def empty_response(call: Call, status: int = 204, headers: dict[str, str] | None
     return response
 
 
-def sse_response(chunks: Iterator[bytes], call: Call) -> flask.Response:
-    """A ``text/event-stream`` response; proxies are told not to buffer it."""
-    response = flask.Response(flask.stream_with_context(chunks), status=200, mimetype="text/event-stream")
+def sse_response(chunks: Iterable[bytes], call: Call) -> flask.Response:
+    """A ``text/event-stream`` response; proxies are told not to buffer it.
+
+    The body is handed over as is, not through ``flask.stream_with_context``: streams need
+    no request context (the handlers capture what they need up front), and that wrapper
+    would not pass ``close()`` on to a body closed before its first chunk.
+    """
+    response = flask.Response(chunks, status=200, mimetype="text/event-stream")
     _apply(response, call, {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
     return response
 
