@@ -1,0 +1,1 @@
+"""The benchmark: vertexchat against a direct call and against LiteLLM, in one run (`make bench`)."""
