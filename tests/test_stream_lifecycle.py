@@ -35,7 +35,8 @@ def test_silent_upstream_gets_heartbeat_comments(start_function: Callable[..., F
 
 
 def _open_stream_and_hang_up(server: FunctionServer, read_bytes: int) -> float:
-    """Send a streaming request on a raw socket, read a little, then close; returns the close time."""
+    """Send a streaming request on a raw socket, read a little, then close; returns the close time (wall clock,
+    like the simulator's ``finished_at``)."""
     payload = json.dumps(BODY).encode()
     sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
     sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
@@ -44,7 +45,7 @@ def _open_stream_and_hang_up(server: FunctionServer, read_bytes: int) -> float:
     while len(received) < read_bytes:
         received += sock.recv(4096)
     sock.close()
-    return time.monotonic()
+    return time.time()
 
 
 def _wait_closed_early(sim: VertexSimulator, timeout: float = 5.0) -> dict[str, Any]:
@@ -66,7 +67,8 @@ def test_client_disconnect_mid_stream_closes_upstream(api: FunctionServer, sim: 
 
     record = _wait_closed_early(sim)
     assert record["outcome"] != "ok"
-    assert time.monotonic() - hung_up < 3.0
+    # The simulator saw its request closed within a second of the client leaving.
+    assert record["finished_at"] - hung_up < 1.0
 
 
 def test_client_disconnect_while_upstream_silent_closes_upstream(api: FunctionServer, sim: VertexSimulator) -> None:
@@ -76,5 +78,5 @@ def test_client_disconnect_while_upstream_silent_closes_upstream(api: FunctionSe
 
     hung_up = _open_stream_and_hang_up(api, read_bytes=1)
 
-    _wait_closed_early(sim, timeout=8.0)
-    assert time.monotonic() - hung_up < 5.0
+    record = _wait_closed_early(sim, timeout=8.0)
+    assert record["finished_at"] - hung_up < 1.0
