@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 import base64
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
 import pytest
 
+from tests.route_server import PNG, route_server
 from vertexchat.errors import InvalidRequestError
 from vertexchat.images import FetchPolicy, fetch_as_data_url, sniff
 
-PNG = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000"
-                    "1f15c4890000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082")
 DRIP_SECONDS = 0.3
 ROUTES: dict[str, tuple[int, dict[str, str], bytes]] = {
     "/pixel.png": (200, {"Content-Type": "image/png"}, PNG),
@@ -31,35 +27,8 @@ ROUTES: dict[str, tuple[int, dict[str, str], bytes]] = {
 
 @pytest.fixture(scope="module")
 def image_server() -> Iterator[str]:
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            if self.path == "/drip.png":
-                self.send_response(200)
-                self.send_header("Content-Length", str(len(PNG)))
-                self.end_headers()
-                for byte in PNG:  # one byte at a time, each within the per-read timeout
-                    self.wfile.write(bytes([byte]))
-                    self.wfile.flush()
-                    time.sleep(DRIP_SECONDS)
-                return
-            status, headers, body = ROUTES.get(self.path, (404, {}, b""))
-            self.send_response(status)
-            for name, value in headers.items():
-                self.send_header(name, value)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with route_server({**ROUTES, "/drip.png": (200, {}, PNG)}, drip={"/drip.png": DRIP_SECONDS}) as (url, _):
+        yield url
 
 
 TESTING = FetchPolicy(max_bytes=1024, timeout=5, allow_hosts=frozenset({"127.0.0.1"}))

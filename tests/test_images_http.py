@@ -11,9 +11,7 @@ private target is refused before connecting.
 from __future__ import annotations
 
 import base64
-import threading
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -21,10 +19,9 @@ import requests
 
 from local.vertex_sim import VertexSimulator
 from tests.harness import FunctionServer
+from tests.route_server import PNG, route_server
 from vertexchat import config
 
-PNG = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000"
-                    "1f15c4890000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082")
 PARAM = "messages[0].content[1].image_url.url"
 ROUTES: dict[str, tuple[int, dict[str, str], bytes]] = {
     "/pixel.png": (200, {"Content-Type": "image/png"}, PNG),
@@ -43,29 +40,8 @@ ROUTES: dict[str, tuple[int, dict[str, str], bytes]] = {
 @pytest.fixture(scope="module")
 def image_server() -> Iterator[tuple[str, list[str]]]:
     """A loopback image server: its base URL and the paths it was asked for."""
-    hits: list[str] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            hits.append(self.path)
-            status, headers, body = ROUTES.get(self.path, (404, {}, b""))
-            self.send_response(status)
-            for name, value in headers.items():
-                self.send_header(name, value)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}", hits
-    server.shutdown()
-    server.server_close()
+    with route_server(ROUTES) as served:
+        yield served
 
 
 @pytest.fixture
