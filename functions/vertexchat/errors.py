@@ -27,6 +27,7 @@ adapters sees them.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 
@@ -244,3 +245,39 @@ def classify_upstream(status: int | None, error_type: str | None, message: str,
     return cls(text, param="model" if cls is ModelNotFoundError else None,
                retry_after=advertised if cls in (RateLimitError, OverloadedError) else None,
                upstream_retry_after=retry_after)
+
+
+def upstream_error(status: int, body: object, headers: Mapping[str, str] | None = None) -> APIError:
+    """:func:`classify_upstream` for a raw upstream answer: its status, parsed body and headers.
+
+    The one reader of upstream error bodies, for every caller of Vertex (the SDK path, the
+    model listing, the health probe).
+    """
+    error_type, message = error_fields(body)
+    return classify_upstream(status, error_type, message, retry_after(headers or {}))
+
+
+def error_fields(body: object) -> tuple[str | None, str]:
+    """(type, message) from a Claude-shaped, Vertex-shaped or list-wrapped error body."""
+    if isinstance(body, list) and body:
+        body = body[0]
+    if not isinstance(body, dict):
+        return None, str(body or "")[:500]
+    error = body.get("error")
+    if not isinstance(error, dict):
+        return None, ""
+    error_type = error.get("type") or error.get("status")
+    message = error.get("message")
+    return (str(error_type) if error_type else None), (str(message) if message else "")
+
+
+def retry_after(headers: Mapping[str, str]) -> float | None:
+    """Seconds to wait, from ``retry-after-ms`` or ``retry-after`` (seconds only)."""
+    for name, scale in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
+        value = headers.get(name)
+        if value:
+            try:
+                return max(0.0, float(value) / scale)
+            except ValueError:
+                continue
+    return None

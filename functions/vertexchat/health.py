@@ -27,7 +27,7 @@ import flask
 import requests
 
 from vertexchat import __version__, web
-from vertexchat.errors import APIError, classify_upstream
+from vertexchat.errors import APIError, upstream_error
 from vertexchat.handlers import Services
 
 INSTANCE_ID = uuid.uuid4().hex[:12]
@@ -129,9 +129,9 @@ def _count_tokens(svc: Services) -> None:
     response = requests.post(url, json=body, timeout=_VERTEX_TIMEOUT,
                              headers={"Authorization": f"Bearer {svc.credentials.token()}"})
     if response.status_code != 200:
+        answer: object
         try:
-            detail = response.json().get("error", {})
+            answer = response.json()
         except ValueError:
-            detail = {}
-        raise classify_upstream(response.status_code, detail.get("type") or detail.get("status"),
-                                str(detail.get("message") or response.reason))
+            answer = response.reason
+        raise upstream_error(response.status_code, answer, response.headers)

@@ -27,7 +27,7 @@ import requests
 from vertexchat import web
 from vertexchat.catalog import Catalog, Model, build, builtin_listing, listed_ids, unresolved_aliases
 from vertexchat.config import Settings
-from vertexchat.errors import APIError, GatewayTimeoutError, UpstreamError, classify_upstream
+from vertexchat.errors import APIError, GatewayTimeoutError, UpstreamError, upstream_error
 from vertexchat.gcp_auth import AmbientCredentials
 
 if TYPE_CHECKING:
@@ -88,20 +88,10 @@ class VertexModelLister:
             except ValueError:
                 body = None
             if response.status_code >= 400:
-                raise classify_upstream(response.status_code, *_error_fields(body))
+                raise upstream_error(response.status_code, body, response.headers)
             if not isinstance(body, dict):
                 raise UpstreamError("Vertex AI's model listing is not a JSON object.")
             return body
-
-
-def _error_fields(body: object) -> tuple[str | None, str]:
-    """(google.rpc status, message) of a Vertex error body, which may come wrapped in a list."""
-    if isinstance(body, list) and body:
-        body = body[0]
-    error = body.get("error") if isinstance(body, dict) else None
-    if not isinstance(error, dict):
-        return None, ""
-    return (str(error["status"]) if error.get("status") else None), str(error.get("message") or "")
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ import httpx2
 from anthropic import AnthropicVertex
 
 from vertexchat.config import Settings, default_endpoint
-from vertexchat.errors import APIError, GatewayTimeoutError, UpstreamError, classify_upstream
+from vertexchat.errors import APIError, GatewayTimeoutError, UpstreamError, upstream_error
 from vertexchat.gcp_auth import AmbientCredentials
 
 JSON = dict[str, Any]
@@ -252,32 +252,5 @@ def _map_sdk_error(exc: anthropic.APIError) -> APIError:
     if isinstance(exc, anthropic.APIConnectionError):
         return UpstreamError("Could not connect to Vertex AI.", code="upstream_unreachable")
     if isinstance(exc, anthropic.APIStatusError):
-        error_type, message = error_fields(exc.body)
-        return classify_upstream(exc.status_code, error_type, message, retry_after(exc.response.headers))
+        return upstream_error(exc.status_code, exc.body, exc.response.headers)
     return UpstreamError(f"Vertex AI call failed ({type(exc).__name__}).")
-
-
-def error_fields(body: object) -> tuple[str | None, str]:
-    """(type, message) from a Claude-shaped, Vertex-shaped or list-wrapped error body."""
-    if isinstance(body, list) and body:
-        body = body[0]
-    if not isinstance(body, dict):
-        return None, str(body or "")[:500]
-    error = body.get("error")
-    if not isinstance(error, dict):
-        return None, ""
-    error_type = error.get("type") or error.get("status")
-    message = error.get("message")
-    return (str(error_type) if error_type else None), (str(message) if message else "")
-
-
-def retry_after(headers: Mapping[str, str]) -> float | None:
-    """Seconds to wait, from ``retry-after-ms`` or ``retry-after`` (seconds only)."""
-    for name, scale in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
-        value = headers.get(name)
-        if value:
-            try:
-                return max(0.0, float(value) / scale)
-            except ValueError:
-                continue
-    return None
