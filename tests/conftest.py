@@ -35,9 +35,13 @@ def simulator() -> Iterator[VertexSimulator]:
 
 @pytest.fixture
 def sim(simulator: VertexSimulator, metadata_server: MetadataServer) -> VertexSimulator:
-    """The Vertex simulator, emptied of scripts and records for this test."""
+    """The Vertex simulator, emptied of scripts and records for this test.
+
+    The metadata server gets its healthy default configuration back, but keeps the tokens it
+    issued: long-lived functions still hold them, and tests check tokens against that list.
+    """
     simulator.reset()
-    metadata_server.reset()
+    metadata_server.configure(token_status=None, expires_in=3600)
     return simulator
 
 
