@@ -81,18 +81,11 @@ class Upstreams:
 
 def function_env(up: Upstreams, home: Path, *, threads: int, firestore: str | None = None) -> dict[str, str]:
     """vertexchat's environment as the tests build it: explicit, nothing from the developer's shell."""
-    (home / "gcloud").mkdir(parents=True, exist_ok=True)
     env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "LANG": "C.UTF-8",
-        "HOME": str(home),
-        "CLOUDSDK_CONFIG": str(home / "gcloud"),
-        "GCE_METADATA_HOST": up.meta_host_port,
-        "GCE_METADATA_IP": up.meta_host_port,
+        **procs.ambient_env(home, up.meta_host_port),
+        **procs.simulated_upstream_env(up.meta_host_port, up.sim_url),
         "GOOGLE_CLOUD_PROJECT": PROJECT,
         "CLOUD_ML_REGION": REGION,
-        "VERTEX_ENDPOINT": up.sim_url,
-        "VERTEXCHAT_SIMULATOR": "true",
         "THREADS": str(threads),
     }
     if firestore:
@@ -124,14 +117,8 @@ model_list:
 
 def litellm_env(up: Upstreams, home: Path) -> dict[str, str]:
     """The proxy's environment: the same ambient credentials (metadata server), no internet needed."""
-    (home / "gcloud").mkdir(parents=True, exist_ok=True)
     return {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "LANG": "C.UTF-8",
-        "HOME": str(home),
-        "CLOUDSDK_CONFIG": str(home / "gcloud"),
-        "GCE_METADATA_HOST": up.meta_host_port,
-        "GCE_METADATA_IP": up.meta_host_port,
+        **procs.ambient_env(home, up.meta_host_port),
         # The model cost map is fetched from GitHub at start-up otherwise (and retried when offline).
         "LITELLM_LOCAL_MODEL_COST_MAP": "True",
         # vertexchat runs with AUTH_MODE unset (no auth) here; LiteLLM gets the same: no master key.

@@ -29,6 +29,33 @@ class StartError(RuntimeError):
     """A local process did not come up."""
 
 
+def ambient_env(home: Path, metadata_host_port: str) -> dict[str, str]:
+    """An explicit environment whose only Google credentials are the fake metadata server's.
+
+    Nothing comes from the developer's shell: no key file, no gcloud login (``CLOUDSDK_CONFIG``
+    points at an empty folder), so ``google.auth.default()`` takes the metadata-server path.
+    """
+    (home / "gcloud").mkdir(parents=True, exist_ok=True)
+    return {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "LANG": "C.UTF-8",
+        "HOME": str(home),
+        "CLOUDSDK_CONFIG": str(home / "gcloud"),
+        "GCE_METADATA_HOST": metadata_host_port,
+        "GCE_METADATA_IP": metadata_host_port,
+    }
+
+
+def simulated_upstream_env(metadata_host_port: str, simulator_url: str) -> dict[str, str]:
+    """What points a function at the Vertex simulator with the fake metadata server's credentials."""
+    return {
+        "VERTEXCHAT_SIMULATOR": "true",
+        "VERTEX_ENDPOINT": simulator_url,
+        "GCE_METADATA_HOST": metadata_host_port,
+        "GCE_METADATA_IP": metadata_host_port,
+    }
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that is free right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:

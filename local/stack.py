@@ -79,14 +79,10 @@ def _start_simulated_upstream(servers: list[object]) -> dict[str, str]:
     simulator = VertexSimulator()
     simulator.start()
     servers.append(simulator)
-    empty_gcloud = tempfile.mkdtemp(prefix="vertexchat-gcloud-")
     return {
-        "VERTEXCHAT_SIMULATOR": "true",
-        "VERTEX_ENDPOINT": simulator.url,
-        "GCE_METADATA_HOST": metadata.host_port,
-        "GCE_METADATA_IP": metadata.host_port,
+        **procs.simulated_upstream_env(metadata.host_port, simulator.url),
         # Make sure google.auth.default() finds the fake metadata server, not a stray login.
-        "CLOUDSDK_CONFIG": empty_gcloud,
+        "CLOUDSDK_CONFIG": tempfile.mkdtemp(prefix="vertexchat-gcloud-"),
     }
 
 

@@ -9,7 +9,6 @@ can read.
 from __future__ import annotations
 
 import json
-import os
 import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -25,19 +24,12 @@ REGION = "us-east5"
 
 def base_env(metadata_host_port: str, simulator_url: str) -> dict[str, str]:
     """A minimal, explicit environment: nothing leaks in from the developer's shell."""
-    home = tempfile.mkdtemp(prefix="vertexchat-home-")
+    home = Path(tempfile.mkdtemp(prefix="vertexchat-home-"))
     return {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "LANG": "C.UTF-8",
-        "HOME": home,
-        # No gcloud login and no key file: google.auth.default() must find the metadata server.
-        "CLOUDSDK_CONFIG": str(Path(home) / "gcloud"),
-        "GCE_METADATA_HOST": metadata_host_port,
-        "GCE_METADATA_IP": metadata_host_port,
+        **procs.ambient_env(home, metadata_host_port),
+        **procs.simulated_upstream_env(metadata_host_port, simulator_url),
         "GOOGLE_CLOUD_PROJECT": PROJECT,
         "CLOUD_ML_REGION": REGION,
-        "VERTEX_ENDPOINT": simulator_url,
-        "VERTEXCHAT_SIMULATOR": "true",
         "THREADS": "32",
         "LOG_LEVEL": "DEBUG",
     }
