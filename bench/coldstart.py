@@ -34,9 +34,9 @@ ROUTES = {
 # What each entry point imports on its first request, beyond main.py (route targets load lazily).
 FIRST_REQUEST_MODULES = {
     "health": ["vertexchat.health"],
-    "models": ["vertexchat.auth", "vertexchat.models"],
-    "sessions": ["vertexchat.auth", "vertexchat.sessions_api", "vertexchat.sessions"],
-    "chat_completions": ["vertexchat.auth", "vertexchat.chat", "vertexchat.vertex"],
+    "models": ["vertexchat.auth", "vertexchat.model_list"],
+    "sessions": ["vertexchat.auth", "vertexchat.sessions.routes", "vertexchat.sessions.store"],
+    "chat_completions": ["vertexchat.auth", "vertexchat.openai_chat.route", "vertexchat.upstream.claude"],
 }
 _IMPORT_LINE = re.compile(r"^import time:\s+(\d+) \|\s+(\d+) \|( *)(\S+)$")
 

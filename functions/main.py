@@ -2,6 +2,8 @@
 
 Deploy one function per entry point (``--entry-point chat_completions`` ...), or ``api``
 alone for local emulation and single-service deploys.
+
+Tested in tests/test_functions.py.
 """
 
 from __future__ import annotations
@@ -10,40 +12,42 @@ import flask
 import functions_framework
 import werkzeug.exceptions
 
-from vertexchat import handlers
+from vertexchat import routing
+from vertexchat.route_table import FUNCTIONS
+from vertexchat.services import services
 
 # Load and validate the configuration now: a bad setting fails the deployment at start-up.
-handlers.services()
+services()
 
 
 @functions_framework.http
 def chat_completions(request: flask.Request) -> flask.Response:
     """POST /v1/chat/completions (and POST /)."""
-    return handlers.serve("chat_completions", request)
+    return routing.serve("chat_completions", request)
 
 
 @functions_framework.http
 def models(request: flask.Request) -> flask.Response:
     """GET /v1/models and GET /v1/models/{id} (and GET /)."""
-    return handlers.serve("models", request)
+    return routing.serve("models", request)
 
 
 @functions_framework.http
 def sessions(request: flask.Request) -> flask.Response:
     """/v1/sessions... and the old frontend's /atoms/chat/sessions... (GET / lists, POST / creates)."""
-    return handlers.serve("sessions", request)
+    return routing.serve("sessions", request)
 
 
 @functions_framework.http
 def health(request: flask.Request) -> flask.Response:
     """GET|HEAD /health (and /)."""
-    return handlers.serve("health", request)
+    return routing.serve("health", request)
 
 
 @functions_framework.http
 def api(request: flask.Request) -> flask.Response:
     """Every route in one function."""
-    return handlers.serve("api", request)
+    return routing.serve("api", request)
 
 
 def unrouted(error: werkzeug.exceptions.HTTPException) -> flask.Response:
@@ -51,7 +55,7 @@ def unrouted(error: werkzeug.exceptions.HTTPException) -> flask.Response:
     would redirect) goes to our router too, for an OpenAI-shaped answer instead of Flask's HTML."""
     # functions-framework names its Flask app after the target function.
     function = flask.current_app.name
-    return handlers.serve(function if function in handlers.FUNCTIONS else "api", flask.request)
+    return routing.serve(function if function in FUNCTIONS else "api", flask.request)
 
 
 # functions-framework's documented hook for error handlers (a no-op outside its server).

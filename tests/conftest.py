@@ -14,7 +14,7 @@ from local.vertex_sim import VertexSimulator
 from tests.harness import PROJECT, FunctionServer, base_env
 from tests.jwks import IdentityProvider
 from vertexchat import config
-from vertexchat.sessions import SessionStore
+from vertexchat.sessions.store import SessionStore
 
 
 @pytest.fixture(scope="session")

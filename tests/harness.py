@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -60,8 +61,20 @@ class FunctionServer:
                     continue
         return lines
 
-    def request_log(self, request_id: str) -> dict[str, Any]:
-        """The one request line the function logged for ``request_id``."""
+    def request_log(self, request_id: str, *, wait: float = 5.0) -> dict[str, Any]:
+        """The one request line the function logged for ``request_id``.
+
+        The line is written when the response closes, which the server does just after the
+        client has read the last byte: wait for it briefly, then make sure there is exactly one.
+        """
+        deadline = time.monotonic() + wait
+        while True:
+            found = [line for line in self.log_lines()
+                     if line.get("request_id") == request_id and line.get("logger") == "vertexchat.request"]
+            if found or time.monotonic() > deadline:
+                break
+            time.sleep(0.02)
+        time.sleep(0.05)  # a second line, if one were (wrongly) written, would follow at once
         found = [line for line in self.log_lines()
                  if line.get("request_id") == request_id and line.get("logger") == "vertexchat.request"]
         assert len(found) == 1, f"expected one request log line for {request_id}, got {found}"

@@ -16,7 +16,7 @@ import pytest
 from local.metadata_server import MetadataServer
 from local.vertex_sim import VertexSimulator
 from tests.harness import PROJECT, REGION
-from vertexchat.translate import JSON_TOOL
+from vertexchat.openai_chat.request import JSON_TOOL
 
 PNG_1PX = base64.b64encode(
     bytes.fromhex(

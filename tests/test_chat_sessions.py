@@ -23,7 +23,7 @@ import requests
 from local import procs
 from local.vertex_sim import VertexSimulator
 from tests.harness import FunctionServer, sse_events
-from vertexchat.session_ids import legacy_uuid
+from vertexchat.sessions.ids import legacy_uuid
 
 MODEL = "claude-sonnet-4-5@20250929"
 SEED_LEGACY_ID = "session-1762333076184-ez9oxt7qt5r"

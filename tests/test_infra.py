@@ -2,7 +2,7 @@
 
 infra/*.tf is parsed with python-hcl2 (no provider download, no Google account) and
 cloudbuild.yaml with PyYAML and Cloud Build's JSON schema. The code side is read live:
-entry points from functions/main.py, routes from ``handlers.ROUTES``, settings from
+entry points from functions/main.py, routes from ``route_table.ROUTES``, settings from
 ``config.ENV_VARS``, so a new route, entry point or setting fails here until the
 infrastructure knows about it.
 """
@@ -26,7 +26,9 @@ import pytest
 import yaml
 from hcl2.utils import SerializationOptions
 
-from vertexchat import config, handlers, idempotency, sessions
+from vertexchat import config, route_table
+from vertexchat.sessions import idempotency
+from vertexchat.sessions import store as sessions
 
 ROOT = Path(__file__).resolve().parent.parent
 INFRA = ROOT / "infra"
@@ -399,8 +401,8 @@ def test_front_door_paths_are_valid_url_map_paths() -> None:
         assert "*" not in rule or (rule.endswith("/*") and rule.count("*") == 1), rule
 
 
-@pytest.mark.parametrize("route", handlers.ROUTES, ids=lambda route: route.name)
-def test_the_front_door_sends_each_route_to_a_function_that_serves_it(route: handlers.Route) -> None:
+@pytest.mark.parametrize("route", route_table.ROUTES, ids=lambda route: route.name)
+def test_the_front_door_sends_each_route_to_a_function_that_serves_it(route: route_table.Route) -> None:
     served_by = route.functions - {"api"}
     if not served_by:
         # Only the all-in-one `api` serves it (e.g. the /v1 index): it is the front door's

@@ -15,7 +15,7 @@ import requests
 
 from local.vertex_sim import VertexSimulator
 from tests.harness import FunctionServer
-from vertexchat.openai_schema import (
+from vertexchat.openai_chat.schema import (
     MAX_CONTENT_PARTS,
     MAX_MESSAGES,
     MAX_METADATA_KEYS,

@@ -25,7 +25,8 @@ from tests.harness import PROJECT, FunctionServer
 from vertexchat import config
 from vertexchat.catalog import CONTEXT_1M
 from vertexchat.errors import ModelNotFoundError, UpstreamError
-from vertexchat.models import LIST_PATH, ModelCatalog, listing_url
+from vertexchat.model_list import ModelCatalog
+from vertexchat.upstream.endpoints import LIST_PATH, listing_url
 
 HELLO = [{"role": "user", "content": "Hello"}]
 GENERATE = ("rawPredict", "streamRawPredict")
@@ -264,7 +265,7 @@ def test_listing_uses_the_ambient_token_and_bills_the_project(start_function: Ca
     ("us-east5", "https://us-east5-aiplatform.googleapis.com/v1beta1/publishers/anthropic/models"),
 ])
 def test_listing_url_follows_the_region(region: str, url: str) -> None:
-    assert listing_url(config.load({"CLOUD_ML_REGION": region}).vertex_endpoint) == url
+    assert listing_url(config.load({"CLOUD_ML_REGION": region})) == url
 
 
 def test_aliases_undated_names_and_the_1m_variant_reach_vertex_resolved(

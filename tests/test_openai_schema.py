@@ -5,7 +5,7 @@ from typing import Any
 import pytest
 
 from vertexchat.errors import InvalidRequestError
-from vertexchat.openai_schema import ChatRequest, image_url_of, parse_chat_request
+from vertexchat.openai_chat.schema import ChatRequest, image_url_of, parse_chat_request
 
 USER = {"role": "user", "content": "Hi"}
 

@@ -1,4 +1,4 @@
-"""The OpenAPI document: every route of handlers.ROUTES in it, valid OpenAPI 3.1, served without a token."""
+"""The OpenAPI document: every route of route_table.ROUTES in it, valid OpenAPI 3.1, served without a token."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import schemathesis
 from tests.harness import FunctionServer
 from tests.jwks import IdentityProvider
 from vertexchat import openapi
-from vertexchat.handlers import FUNCTIONS, ROUTES, Route
+from vertexchat.route_table import FUNCTIONS, ROUTES, Route
 
 DOC = openapi.document()
 METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")

@@ -8,7 +8,7 @@ import uuid
 import pytest
 
 from vertexchat.errors import InvalidRequestError
-from vertexchat.session_ids import canonical_session_id, legacy_uuid, new_session_id, strict_session_id
+from vertexchat.sessions.ids import canonical_session_id, legacy_uuid, new_session_id, strict_session_id
 
 SEED_ID = "session-1762333076184-ez9oxt7qt5r"
 

@@ -17,7 +17,7 @@ import requests
 from local.vertex_sim import VertexSimulator
 from tests.harness import FunctionServer
 from tests.jwks import IdentityProvider
-from vertexchat.session_ids import legacy_uuid
+from vertexchat.sessions.ids import legacy_uuid
 
 LEGACY_ID = "session-1762333076184-ez9oxt7qt5r"
 MODEL = "claude-sonnet-4-5@20250929"

@@ -13,8 +13,8 @@ import requests
 
 from local import procs
 from tests.harness import FunctionServer
-from vertexchat.session_ids import legacy_uuid
-from vertexchat.sessions import SessionStore
+from vertexchat.sessions.ids import legacy_uuid
+from vertexchat.sessions.store import SessionStore
 
 ME = "local-user"  # the identity every request has until authentication sets one
 SEED_ID = "session-1762333076184-ez9oxt7qt5r"

@@ -18,8 +18,8 @@ from local import procs
 from tests.harness import PROJECT
 from vertexchat import config
 from vertexchat.errors import InvalidRequestError, NotFoundError, ServiceUnavailableError
-from vertexchat.session_ids import canonical_session_id
-from vertexchat.sessions import SessionStore, Usage
+from vertexchat.sessions.ids import canonical_session_id
+from vertexchat.sessions.store import SessionStore, Usage
 
 ALICE, BOB = "user-alice", "user-bob"
 U1 = {"role": "user", "content": "Hello"}

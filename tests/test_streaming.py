@@ -6,17 +6,12 @@ from typing import Any
 
 import pytest
 
-from vertexchat.errors import APIError, OverloadedError, RateLimitError, UpstreamError, error_body
-from vertexchat.openai_schema import parse_chat_request
-from vertexchat.streaming import (
-    HEARTBEAT,
-    SSE_DONE,
-    StreamTranslator,
-    assemble,
-    encode_sse,
-    encode_sse_error,
-)
-from vertexchat.translate import JSON_TOOL, ClaudeRequest, to_claude, to_openai_completion
+from tests.chat_stream import StreamTranslator, assemble
+from vertexchat.errors import APIError, OverloadedError, RateLimitError, UpstreamError
+from vertexchat.openai_chat.chunks import HEARTBEAT, SSE_DONE, ChatStream, encode_sse
+from vertexchat.openai_chat.reply import to_openai_completion
+from vertexchat.openai_chat.request import JSON_TOOL, ClaudeRequest, to_claude
+from vertexchat.openai_chat.schema import parse_chat_request
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -111,7 +106,7 @@ def test_recorded_stream_with_thinking_text_and_tool_use() -> None:
          "input": {"city": "Paris", "unit": "celsius"}},
     ]
     assert t.message["stop_reason"] == "tool_use"
-    completion = to_openai_completion(t.message, request=claude_request(), completion_id="chatcmpl-1",
+    completion = to_openai_completion(t.message, json_tool=claude_request().json_tool, completion_id="chatcmpl-1",
                                       created=1700000000, model="claude-sonnet-4-5")
     assert assemble(chunks) == completion
 
@@ -326,10 +321,12 @@ def test_sse_constants() -> None:
 
 
 def test_encode_sse_error_is_an_openai_error_payload() -> None:
-    raw = encode_sse_error(error_body(OverloadedError("Vertex AI: Overloaded")))
-    assert raw.startswith(b"data: {")
-    assert raw.endswith(b"\n\n")
-    assert json.loads(raw[len(b"data: "):])["error"]["type"] == "overloaded_error"
+    raw = ChatStream(json_tool=None, completion_id="c", created=1, model="m", include_usage=False).error(
+        OverloadedError("Vertex AI: Overloaded"))
+    error, done = raw.split(b"\n\n", 1)
+    assert error.startswith(b"data: {")
+    assert json.loads(error[len(b"data: "):])["error"]["type"] == "overloaded_error"
+    assert done == SSE_DONE
 
 
 def test_assemble_folds_chunks_into_a_completion() -> None:

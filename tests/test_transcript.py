@@ -7,7 +7,7 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from vertexchat.transcript import active_path, fingerprint, new_messages
+from vertexchat.sessions.transcript import active_path, fingerprint, new_messages
 
 SYSTEM = {"role": "system", "content": "Be brief."}
 U1 = {"role": "user", "content": "What is the weather in Paris?"}

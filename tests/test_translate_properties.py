@@ -10,10 +10,12 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.chat_stream import StreamTranslator, assemble
 from vertexchat.errors import APIError, InvalidRequestError, UpstreamError
-from vertexchat.openai_schema import parse_chat_request
-from vertexchat.streaming import StreamTranslator, assemble, encode_sse
-from vertexchat.translate import JSON_TOOL, ClaudeRequest, to_claude, to_openai_completion
+from vertexchat.openai_chat.chunks import encode_sse
+from vertexchat.openai_chat.reply import to_openai_completion
+from vertexchat.openai_chat.request import JSON_TOOL, ClaudeRequest, to_claude
+from vertexchat.openai_chat.schema import parse_chat_request
 
 PROPERTY = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 CLAUDE_ID = re.compile(r"[a-zA-Z0-9_-]{1,64}")
@@ -288,7 +290,8 @@ def test_stream_assembles_to_the_non_streamed_completion(data: st.DataObject, js
     translator, chunks = replay(request, data.draw(claude_streams(json_mode=json_mode)))
     for chunk in chunks:
         encode_sse(chunk)  # every chunk is JSON-serialisable
-    completion = to_openai_completion(translator.message, request=request, completion_id="chatcmpl-1", created=1,
+    completion = to_openai_completion(translator.message, json_tool=request.json_tool,
+                                      completion_id="chatcmpl-1", created=1,
                                       model="claude")
     assert normalised(assemble(chunks), json_mode=json_mode) == normalised(completion, json_mode=json_mode)
     assert all(call["function"]["name"] != JSON_TOOL

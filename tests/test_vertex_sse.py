@@ -9,7 +9,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vertexchat.vertex import _sse_events
+from vertexchat.upstream.sse import sse_events as _sse_events
 
 FIXTURE = Path(__file__).parent / "fixtures" / "claude_thinking_tool_use.txt"
 

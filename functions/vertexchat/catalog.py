@@ -14,7 +14,8 @@ A requested id resolves, first match wins:
 3. an undated name: ``claude-sonnet-4`` is the newest listed ``claude-sonnet-4@...``; a variant
    of it (``claude-sonnet-4-5-1m``); or the Anthropic API's spelling ``claude-sonnet-4-5-20250929``.
 
-No I/O, no Flask, no logging: the adapter (``models.py``) fetches the listing and keeps the cache.
+No I/O, no Flask, no logging: ``model_list.py`` fetches the listing (through ``upstream.rest``)
+and keeps the cache.
 """
 
 from __future__ import annotations

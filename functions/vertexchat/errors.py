@@ -18,11 +18,14 @@ adapters sees them.
     ├── UnsupportedMediaTypeError     415 invalid_request_error / unsupported_media_type
     ├── UnprocessableEntityError      422 invalid_request_error
     ├── RateLimitError                429 rate_limit_error          (+ Retry-After)
+    ├── ClientClosedError             499 client_closed              (only ever logged: nobody is listening)
     ├── UpstreamError                 502 api_error / upstream_error
     ├── ServiceUnavailableError       503 service_unavailable       (+ Retry-After)
     │   ├── OverloadedError           503 overloaded_error / overloaded
     │   └── CredentialsError          503 service_unavailable / credentials_unavailable
     └── GatewayTimeoutError           504 timeout / upstream_timeout
+
+Tested in tests/test_chat_errors.py.
 """
 
 from __future__ import annotations
@@ -133,6 +136,14 @@ class RateLimitError(APIError):
     status = 429
     type = "rate_limit_error"
     default_code = "rate_limit_exceeded"
+
+
+class ClientClosedError(APIError):
+    """The client went away before its answer began; the status is nginx's 499, for the log line."""
+
+    status = 499
+    type = "client_closed"
+    default_code = "client_closed"
 
 
 class UpstreamError(APIError):

@@ -10,34 +10,26 @@ Checks, each with its latency and error:
 
 ``200 {"status": "ok"|"degraded", ...}`` or ``503 {"status": "down", ...}`` when a required
 check fails; HEAD answers the same status without a body. Deep results are cached for
-``HEALTH_CACHE_SECONDS`` and computed by one request at a time, so a flood of probes costs at
-most one Vertex call and one Firestore round trip per window; ``?deep=0`` answers from the
+``HEALTH_CACHE_SECONDS`` and computed by one request at a time (``services.HealthCache``), so a
+flood of probes costs at most one Vertex call and one Firestore round trip per window; ``?deep=0`` answers from the
 process alone. This module must never import the anthropic SDK: health stays fast to start.
 """
 
 from __future__ import annotations
 
-import threading
 import time
 import uuid
 from collections.abc import Callable
 from typing import Any
 
 import flask
-import requests
 
 from vertexchat import __version__, web
-from vertexchat.errors import APIError, upstream_error
-from vertexchat.handlers import Services
+from vertexchat.errors import APIError
+from vertexchat.services import Services
 
 INSTANCE_ID = uuid.uuid4().hex[:12]
 REQUIRED = ("firestore", "credentials", "vertex")
-# Vertex's original version string; count-tokens accepts it and the SDK is not loaded here.
-_ANTHROPIC_VERSION = "vertex-2023-10-16"
-_VERTEX_TIMEOUT = (5.0, 10.0)
-
-_lock = threading.Lock()
-_cached: tuple[float, dict[str, Any]] | None = None
 
 
 def check(call: web.Call, svc: Services, params: dict[str, str]) -> flask.Response:
@@ -52,26 +44,18 @@ def check(call: web.Call, svc: Services, params: dict[str, str]) -> flask.Respon
 
 
 def _deep_report(svc: Services) -> dict[str, Any]:
-    global _cached  # noqa: PLW0603 - the per-instance cache of the last deep result
-    ttl = svc.settings.health_cache_seconds
-    cached = _cached
-    if cached is not None and time.monotonic() - cached[0] < ttl:
-        return cached[1]
-    with _lock:
-        # Whoever waited on the lock finds the fresh result of the request that held it.
-        if _cached is not None and time.monotonic() - _cached[0] < ttl:
-            return _cached[1]
-        checks = {
-            "firestore": _timed(lambda: svc.store.ping(INSTANCE_ID)),
-            "credentials": _timed(svc.credentials.token),
-            "vertex": _timed(lambda: _count_tokens(svc)),
-            # Refreshes the model list if it is due, so a listing outage shows up here.
-            "catalog": _catalog_check(lambda: svc.catalog.snapshot().source),
-            "circuits": _circuits_check(svc),
-        }
-        report = _report(checks)
-        _cached = (time.monotonic(), report)
-        return report
+    return svc.health.get(lambda: _report(_deep_checks(svc)))
+
+
+def _deep_checks(svc: Services) -> dict[str, dict[str, Any]]:
+    return {
+        "firestore": _timed(lambda: svc.store.ping(INSTANCE_ID)),
+        "credentials": _timed(svc.credentials.token),
+        "vertex": _timed(lambda: svc.rest.count_tokens(svc.catalog.resolve(svc.settings.health_model).vertex_id)),
+        # Refreshes the model list if it is due, so a listing outage shows up here.
+        "catalog": _catalog_check(lambda: svc.catalog.snapshot().source),
+        "circuits": _circuits_check(svc),
+    }
 
 
 def _process_checks(svc: Services) -> dict[str, dict[str, Any]]:
@@ -115,23 +99,3 @@ def _timed(check: Callable[[], object]) -> dict[str, Any]:
         error = f"{type(exc).__name__}: {str(exc)[:200]}"
     return {"status": "down" if error else "ok", "latency_ms": round((time.monotonic() - started) * 1000, 1),
             "error": error}
-
-
-def _count_tokens(svc: Services) -> None:
-    """POST count-tokens:rawPredict with plain requests (the SDK stays unloaded)."""
-    settings = svc.settings
-    model = svc.catalog.resolve(settings.health_model).vertex_id
-    region = settings.region
-    url = (f"{settings.vertex_endpoint}/v1/projects/{svc.credentials.project_id()}/locations/{region}"
-           "/publishers/anthropic/models/count-tokens:rawPredict")
-    body = {"anthropic_version": _ANTHROPIC_VERSION, "model": model,
-            "messages": [{"role": "user", "content": "ping"}]}
-    response = requests.post(url, json=body, timeout=_VERTEX_TIMEOUT,
-                             headers={"Authorization": f"Bearer {svc.credentials.token()}"})
-    if response.status_code != 200:
-        answer: object
-        try:
-            answer = response.json()
-        except ValueError:
-            answer = response.reason
-        raise upstream_error(response.status_code, answer, response.headers)

@@ -1,21 +1,27 @@
-"""Relays one upstream Claude stream to the client as OpenAI SSE, and never drops the socket.
+"""Relays one upstream Claude stream to the client through an API's encoder, and never drops the socket.
 
 The old backend died with "SocketError: other side closed": an exception escaped its
 stream generator and the connection was cut with no explanation. Here:
 
-- :func:`open_stream` waits for Vertex's first event before anything is sent, so a stall or
-  an error at the very start is still a retryable failure with a proper HTTP status;
-- after that, every failure becomes an in-band ``data: {"error": ...}`` event followed by
-  ``data: [DONE]``; a stream that ends without ``message_stop`` is an error;
-- while the upstream is silent (long thinking), an SSE comment goes out every
+- :func:`open_stream` opens the upstream on a reader thread and waits for Vertex's first
+  event before anything is sent, so a stall (before or after the response headers) or an
+  error at the very start is still a retryable failure with a proper HTTP status; a client
+  that leaves meanwhile closes the upstream at once and stops the retries;
+- after that, every failure (ours, Vertex's, anything raised) becomes the encoder's in-band
+  error, then its end of stream; a stream that ends without ``message_stop`` is an error;
+- while the upstream is silent (long thinking), the encoder's heartbeat goes out every
   ``heartbeat`` seconds so proxies and browsers keep the connection; past the idle
   deadline, or the total one, the stream ends with an in-band timeout error;
-- when the client goes away, the upstream request is shut down at once, so no tokens are
-  paid for nobody.
+- when the client goes away, or the instance is shutting down (SIGTERM), the upstream
+  request is closed at once and the stream ends (in-band, for a shutdown).
 
-A reader thread pulls events from the upstream into a queue; the response generator waits
-on that queue with a timeout, which is what lets it send heartbeats, enforce deadlines and
-notice a departed client while the upstream says nothing.
+Every way a stream ends reaches the :class:`TurnSink` exactly once, before the last bytes
+go out (Cloud Functions throttle CPU after the response): the sink stores the reply and
+settles the turn, and an error it returns (the reply could not be saved) is sent in-band.
+
+Seams: :class:`Upstream` (iterable of Claude event dicts, closable from any thread) and the
+encoder (:class:`StreamEncoder`), so the relay is tested in process with a fake upstream
+that raises anything at any point (``tests/test_relay.py``).
 """
 
 from __future__ import annotations
@@ -24,24 +30,27 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from vertexchat.errors import (
     APIError,
+    ClientClosedError,
     GatewayTimeoutError,
+    ServiceUnavailableError,
     UpstreamError,
     classify_upstream,
-    error_body,
     internal_error,
 )
-from vertexchat.streaming import HEARTBEAT, SSE_DONE, StreamTranslator, encode_sse, encode_sse_error
+from vertexchat.fold import Block, Event, MessageFold, carries_content
 
 log = logging.getLogger(__name__)
 
-# How often a silent wait checks whether the client is still there.
+# How often a silent wait checks whether the client is still there (and the instance is not stopping).
 _PROBE_SECONDS = 0.25
+
+COMPLETE, ERROR, CLIENT_CLOSED, SHUTDOWN = "complete", "error", "client_closed", "shutdown"
 
 
 class Upstream(Protocol):
@@ -50,6 +59,18 @@ class Upstream(Protocol):
     def __iter__(self) -> Iterator[dict[str, Any]]: ...
 
     def close(self) -> None: ...
+
+
+class StreamEncoder(Protocol):
+    """An API's stream encoding: SSE bytes for each event, for the end, for an in-band error."""
+
+    heartbeat: bytes
+
+    def event(self, event: Event, block: Block | None, fold: MessageFold) -> bytes: ...
+
+    def end(self, fold: MessageFold) -> bytes: ...
+
+    def error(self, error: APIError) -> bytes: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,19 +83,37 @@ class Deadlines:
     total: float
 
 
+@dataclass(frozen=True, slots=True)
+class Watch:
+    """What a stream watches besides the upstream: the client's socket and the instance's shutdown."""
+
+    client_gone: Callable[[], bool]
+    shutting_down: Callable[[], bool]
+
+
 @dataclass
 class StreamEnd:
     """How a relayed stream ended, for the transcript and the log line."""
 
-    outcome: str  # "complete" | "error" | "client_closed"
-    translator: StreamTranslator
+    outcome: str  # COMPLETE | ERROR | CLIENT_CLOSED | SHUTDOWN
+    fold: MessageFold
     error: APIError | None
     first_token_ms: float | None
-    chunks: int
+    events: int
 
 
-class _ClientGone(Exception):
-    pass
+class TurnSink(Protocol):
+    """Who owns the turn: told once, before the last bytes, how the stream ended."""
+
+    def stream_ended(self, end: StreamEnd) -> APIError | None: ...
+
+
+class _Stopped(Exception):
+    """The client left or the instance is stopping: no more bytes are wanted."""
+
+    def __init__(self, outcome: str) -> None:
+        super().__init__(outcome)
+        self.outcome = outcome
 
 
 _END = object()
@@ -82,21 +121,38 @@ _IDLE = object()
 
 
 class _Pump:
-    """Reads the upstream on its own thread so the response side can wait with a timeout."""
+    """Opens and reads the upstream on its own thread, so the response side can wait with a timeout."""
 
-    def __init__(self, upstream: Iterable[dict[str, Any]]) -> None:
+    def __init__(self, opener: Callable[[], Upstream]) -> None:
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
-        self._upstream = upstream
-        self._thread = threading.Thread(target=self._run, name="upstream-reader", daemon=True)
-        self._thread.start()
+        self._opener = opener
+        self._lock = threading.Lock()
+        self._upstream: Upstream | None = None
+        self._closed = False
+        threading.Thread(target=self._run, name="upstream-reader", daemon=True).start()
 
     def _run(self) -> None:
         try:
-            for event in self._upstream:
+            upstream = self._opener()
+            with self._lock:
+                self._upstream = upstream
+                closed = self._closed
+            if closed:  # abandoned while it was opening
+                upstream.close()
+                return
+            for event in upstream:
                 self._queue.put(event)
             self._queue.put(_END)
         except BaseException as exc:  # noqa: BLE001 - handed to the response side, which renders it
             self._queue.put(exc)
+
+    def close(self) -> None:
+        """Close the upstream now, or as soon as it has opened."""
+        with self._lock:
+            self._closed = True
+            upstream = self._upstream
+        if upstream is not None:
+            upstream.close()
 
     def get_nowait(self) -> object:
         try:
@@ -115,18 +171,21 @@ class _Pump:
 class OpenStream:
     """An upstream stream whose first event has arrived."""
 
-    upstream: Upstream
     first_event: dict[str, Any]
     opened_at: float
     pump: _Pump
 
 
-def open_stream(upstream: Upstream, first_byte_timeout: float) -> OpenStream:
-    """Wait for the first event; a stall, an error event or an empty stream raises (and closes)."""
+def open_stream(opener: Callable[[], Upstream], first_byte_timeout: float, watch: Watch) -> OpenStream:
+    """Open the upstream and wait for its first event; a stall, an error event or an empty stream raises.
+
+    The first-byte deadline covers the response headers and the first event alike. A client
+    that leaves meanwhile raises :class:`ClientClosedError` (never retried).
+    """
     opened_at = time.monotonic()
-    pump = _Pump(upstream)
-    item = pump.get(first_byte_timeout)
+    pump = _Pump(opener)
     try:
+        item = _first_item(pump, opened_at + first_byte_timeout, watch)
         if item is _IDLE:
             raise GatewayTimeoutError(f"Vertex AI sent nothing for {first_byte_timeout:g}s.")
         if item is _END:
@@ -140,18 +199,31 @@ def open_stream(upstream: Upstream, first_byte_timeout: float) -> OpenStream:
             detail = event.get("error") or {}
             raise classify_upstream(None, detail.get("type"), str(detail.get("message") or ""))
     except APIError:
-        upstream.close()
+        pump.close()
         raise
-    return OpenStream(upstream, event, opened_at, pump)
+    return OpenStream(event, opened_at, pump)
+
+
+def _first_item(pump: _Pump, deadline: float, watch: Watch) -> object:
+    while True:
+        left = deadline - time.monotonic()
+        item = pump.get(min(_PROBE_SECONDS, left))
+        if item is not _IDLE or left <= _PROBE_SECONDS:
+            return item
+        if watch.client_gone():
+            raise ClientClosedError("The client closed the connection before the reply began.")
+        if watch.shutting_down():
+            raise ServiceUnavailableError("The server is shutting down; retry the request.", code="shutting_down",
+                                          retry_after=1.0)
 
 
 class RelayBody:
     """A relayed stream as a WSGI body: already started, so ``close()`` always runs its cleanup.
 
     A generator closed before its first ``next()`` never enters its ``try``, so its ``finally``
-    (closing the upstream, storing the turn, the log line) would never run. Starting it at once
-    (the first event has already arrived, so its chunks are ready) makes ``close()`` safe at
-    any moment; the server calls it when the client goes away or the response ends.
+    (closing the upstream, telling the sink) would never run. Starting it at once (the first
+    event has already arrived, so its bytes are ready) makes ``close()`` safe at any moment;
+    the server calls it when the client goes away or the response ends.
     """
 
     def __init__(self, chunks: Iterator[bytes]) -> None:
@@ -168,153 +240,120 @@ class RelayBody:
             close()
 
 
-def relay(
-    stream: OpenStream,
-    translator: StreamTranslator,
-    *,
-    deadlines: Deadlines,
-    client_gone: Callable[[], bool],
-    on_end: Callable[[StreamEnd], APIError | None],
-    request_id: str,
-) -> RelayBody:
-    """The SSE body for one completion.
-
-    ``on_end`` runs before the last byte is sent (it stores the reply); an error it returns
-    (the reply could not be saved) is sent in-band before ``[DONE]``.
-    """
-    return RelayBody(_relay(stream, translator, deadlines, client_gone, on_end, request_id))
+def relay(stream: OpenStream, encoder: StreamEncoder, sink: TurnSink, *, deadlines: Deadlines, watch: Watch,
+          request_id: str) -> RelayBody:
+    """The SSE body for one turn's stream."""
+    return RelayBody(_Relay(stream, encoder, deadlines, watch).run(sink, request_id))
 
 
-def _relay(  # noqa: PLR0917 - private; relay() is the keyword-only front
-    stream: OpenStream,
-    translator: StreamTranslator,
-    deadlines: Deadlines,
-    client_gone: Callable[[], bool],
-    on_end: Callable[[StreamEnd], APIError | None],
-    request_id: str,
-) -> Iterator[bytes]:
-    clock = _Clock(stream.opened_at)
-    error: APIError | None = None
-    outcome = "complete"
-    try:
-        yield from clock.emit(translator.feed(stream.first_event))
+class _Relay:
+    """One stream's state: the fold, the clock and the counters for the log line."""
+
+    def __init__(self, stream: OpenStream, encoder: StreamEncoder, deadlines: Deadlines, watch: Watch) -> None:
+        self.stream = stream
+        self.encoder = encoder
+        self.deadlines = deadlines
+        self.watch = watch
+        self.fold = MessageFold()
+        self.started = stream.opened_at
+        self.last_event = self.last_sent = time.monotonic()
+        self.first_token_ms: float | None = None
+        self.events = 0
+
+    def run(self, sink: TurnSink, request_id: str) -> Iterator[bytes]:
+        error: APIError | None = None
+        outcome = COMPLETE
+        try:
+            yield self._encode(self.stream.first_event)
+            yield from self._events()
+            if not self.fold.complete:
+                raise UpstreamError("The Vertex AI stream ended before the reply was complete.")
+        except APIError as exc:
+            outcome, error = ERROR, exc
+        except _Stopped as stop:
+            outcome = stop.outcome
+            if outcome == SHUTDOWN:
+                error = ServiceUnavailableError("The server is shutting down; the reply was cut short. "
+                                                "Retry the request.", code="shutting_down", retry_after=1.0)
+        except GeneratorExit:
+            outcome = CLIENT_CLOSED
+        except Exception:
+            log.exception("stream relay failed", extra={"fields": {"request_id": request_id}})
+            outcome, error = ERROR, internal_error(request_id)
+        finally:
+            self.stream.pump.close()
+            late = _settle(sink, StreamEnd(outcome, self.fold, error, self.first_token_ms, self.events), request_id)
+        if outcome == CLIENT_CLOSED:
+            return
+        error = error or late
+        yield self.encoder.error(error) if error is not None else self.encoder.end(self.fold)
+
+    def _events(self) -> Iterator[bytes]:
+        pump = self.stream.pump
         while True:
-            item = stream.pump.get(min(_PROBE_SECONDS, deadlines.heartbeat))
-            if item is _END:
-                break
+            item = pump.get(min(_PROBE_SECONDS, self.deadlines.heartbeat))
             if item is _IDLE:
-                if client_gone():
-                    raise _ClientGone
-                clock.check(deadlines)
-                if clock.silent_for() >= deadlines.heartbeat:
-                    clock.sent()
-                    yield HEARTBEAT
+                self._check_watch()
+                self._check_deadlines(time.monotonic())
+                if time.monotonic() - self.last_sent >= self.deadlines.heartbeat:
+                    yield self._sent(self.encoder.heartbeat)
                 continue
+            # Everything already queued goes out in one write: under load a burst of events
+            # costs one socket write instead of many; trickling events go one per write.
+            parts: list[bytes] = []
+            while isinstance(item, dict):
+                try:
+                    parts.append(self._encode(item))
+                except BaseException:
+                    if parts:
+                        yield self._sent(b"".join(parts))
+                    raise
+                item = pump.get_nowait()
+            if parts:
+                yield self._sent(b"".join(parts))
+            if item is _END:
+                return
             if isinstance(item, BaseException):
                 raise item
-            batch, stopper = _drain(stream.pump, translator, clock, deadlines, item)
-            if batch:
-                yield batch
-                clock.sent()
-            if stopper is _END:
-                break
-            if isinstance(stopper, BaseException):
-                raise stopper
-        yield from clock.emit(translator.finish())
-    except APIError as exc:
-        outcome, error = "error", exc
-    except (_ClientGone, GeneratorExit):
-        outcome = "client_closed"
-    except Exception:
-        log.exception("stream relay failed", extra={"fields": {"request_id": request_id}})
-        outcome, error = "error", internal_error(request_id)
-    finally:
-        stream.upstream.close()
-        late = _settle(on_end, StreamEnd(outcome, translator, error, clock.first_token_ms, clock.chunks),
-                       request_id)
-    if outcome == "client_closed":
-        return
-    error = error or late
-    if error is not None:
-        yield encode_sse_error(error_body(error))
-    yield SSE_DONE
+            # A busy stream never waits, so a shutdown is checked between writes too (a cheap
+            # flag; a departed client shows up as a failed write instead).
+            if self.watch.shutting_down():
+                raise _Stopped(SHUTDOWN)
+
+    def _encode(self, event: dict[str, Any]) -> bytes:
+        now = time.monotonic()
+        self.last_event = now
+        self.events += 1
+        if now - self.started > self.deadlines.total:
+            raise GatewayTimeoutError(f"The reply took longer than {self.deadlines.total:g}s.")
+        block = self.fold.feed(event)
+        if self.first_token_ms is None and carries_content(event):
+            self.first_token_ms = round((now - self.started) * 1000, 1)
+        return self.encoder.event(event, block, self.fold)
+
+    def _sent(self, data: bytes) -> bytes:
+        self.last_sent = time.monotonic()
+        return data
+
+    def _check_watch(self) -> None:
+        if self.watch.client_gone():
+            raise _Stopped(CLIENT_CLOSED)
+        if self.watch.shutting_down():
+            raise _Stopped(SHUTDOWN)
+
+    def _check_deadlines(self, now: float) -> None:
+        if now - self.last_event > self.deadlines.idle:
+            raise GatewayTimeoutError(f"Vertex AI went silent for more than {self.deadlines.idle:g}s mid-stream.")
+        if now - self.started > self.deadlines.total:
+            raise GatewayTimeoutError(f"The reply took longer than {self.deadlines.total:g}s.")
 
 
-def _drain(pump: _Pump, translator: StreamTranslator, clock: _Clock, deadlines: Deadlines,
-           item: object) -> tuple[bytes, object]:
-    """Translate ``item`` and every event already queued behind it, for one write.
-
-    Nothing waits for more: under load this turns a burst of events into one socket write
-    instead of many, and when events trickle in it is one event per write as before.
-    Returns the bytes and what stopped the batch (``_IDLE``, ``_END`` or an exception, raised
-    by the caller only after the bytes before it went out).
-    """
-    parts: list[bytes] = []
-    while isinstance(item, dict):
-        try:
-            clock.event(deadlines)
-            parts.extend(clock.encode(translator.feed(item)))
-        except APIError as exc:
-            return b"".join(parts), exc
-        item = pump.get_nowait()
-    return b"".join(parts), item
-
-
-def _settle(on_end: Callable[[StreamEnd], APIError | None], end: StreamEnd, request_id: str) -> APIError | None:
-    """Run ``on_end``; nothing it raises may escape the generator and cut the stream short."""
+def _settle(sink: TurnSink, end: StreamEnd, request_id: str) -> APIError | None:
+    """Tell the sink; nothing it raises may escape the generator and cut the stream short."""
     try:
-        return on_end(end)
+        return sink.stream_ended(end)
     except APIError as exc:
         return exc
     except Exception:
         log.exception("finishing the stream failed", extra={"fields": {"request_id": request_id}})
         return internal_error(request_id)
-
-
-class _Clock:
-    """Timing of one relayed stream: deadlines, heartbeats and the log line's numbers."""
-
-    def __init__(self, started: float) -> None:
-        self.started = started
-        self.last_event = self.last_sent = time.monotonic()
-        self.first_token_ms: float | None = None
-        self.chunks = 0
-
-    def emit(self, chunks: list[dict[str, Any]]) -> Iterator[bytes]:
-        encoded = self.encode(chunks)
-        if encoded:
-            yield b"".join(encoded)
-            self.sent()
-
-    def encode(self, chunks: list[dict[str, Any]]) -> list[bytes]:
-        for chunk in chunks:
-            if self.first_token_ms is None and _has_content(chunk):
-                self.first_token_ms = round((time.monotonic() - self.started) * 1000, 1)
-        self.chunks += len(chunks)
-        return [encode_sse(chunk) for chunk in chunks]
-
-    def event(self, deadlines: Deadlines) -> None:
-        self.last_event = time.monotonic()
-        if self.last_event - self.started > deadlines.total:
-            raise GatewayTimeoutError(f"The completion took longer than {deadlines.total:g}s.")
-
-    def sent(self) -> None:
-        self.last_sent = time.monotonic()
-
-    def silent_for(self) -> float:
-        return time.monotonic() - self.last_sent
-
-    def check(self, deadlines: Deadlines) -> None:
-        now = time.monotonic()
-        if now - self.last_event > deadlines.idle:
-            raise GatewayTimeoutError(f"Vertex AI went silent for more than {deadlines.idle:g}s mid-stream.")
-        if now - self.started > deadlines.total:
-            raise GatewayTimeoutError(f"The completion took longer than {deadlines.total:g}s.")
-
-
-def _has_content(chunk: dict[str, Any]) -> bool:
-    choices = chunk.get("choices") or ()
-    if not choices:
-        return False
-    delta = choices[0].get("delta") or {}
-    return bool(delta.get("content") or delta.get("tool_calls") or delta.get("reasoning_content"))

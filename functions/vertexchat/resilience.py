@@ -160,7 +160,10 @@ def call_with_failover(
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
 ) -> T:
-    """Run ``attempt(region)`` under the policy; return its result or raise the error to show."""
+    """Run ``attempt(region)`` under the policy; return its result or raise the error to show.
+
+    Many parameters because ``clock`` and ``sleep`` are the tests' seams for time.
+    """
     started = clock()
     error: APIError | None = None
     # region -> (when it failed, the wait it asked for): returning to a region honours its own Retry-After.

@@ -2,6 +2,8 @@
 
 Everything a handler returns goes through here, so every response carries
 ``X-Request-Id`` and every error is an OpenAI error body.
+
+Tested in tests/test_input_hardening.py.
 """
 
 from __future__ import annotations
@@ -42,14 +44,18 @@ class Call:
     function: str
     request_id: str
     started: float = field(default_factory=time.monotonic)
-    headers: dict[str, str] = field(default_factory=dict)
+    # Headers every response to this request carries (CORS, X-Session-Id, ...).
+    response_headers: dict[str, str] = field(default_factory=dict)
     fields: dict[str, Any] = field(default_factory=dict)
     # The caller's identity: owner of the sessions it creates and the only one who sees them.
-    # Never taken from the query or body: handlers.serve sets it from the verified token
+    # Never taken from the query or body: routing.serve sets it from the verified token
     # before any non-public route runs.
     user: str = ""
-    # A streaming handler writes the request's log line itself when the stream ends.
-    log_deferred: bool = False
+    # How the request ended, for its log line: set when the response is ready, and again by a
+    # streamed turn when its stream ends (the status the client saw in-band).
+    status: int = 200
+    error: APIError | None = None
+    _logged: bool = False
 
     def __post_init__(self) -> None:
         # Every other line written while this request is served (retries, breaker changes,
@@ -57,8 +63,16 @@ class Call:
         self.fields.update(request_id=self.request_id, function=self.function)
         logs.bind(self.fields)
 
-    def finish_log(self, status: int, error: APIError | None = None) -> None:
-        """Write this request's one JSON log line."""
+    def outcome(self, status: int, error: APIError | None = None) -> None:
+        """Record how the request ended (the log line is written when the response closes)."""
+        self.status, self.error = status, error
+
+    def finish_log(self) -> None:
+        """Write this request's one JSON log line (once; later calls do nothing)."""
+        if self._logged:
+            return
+        self._logged = True
+        status, error = self.status, self.error
         fields = {
             "request_id": self.request_id,
             "function": self.function,
@@ -184,7 +198,7 @@ def client_gone_probe(request: flask.Request) -> Callable[[], bool]:
 
 def _apply(response: flask.Response, call: Call, headers: dict[str, str] | None) -> None:
     response.headers["X-Request-Id"] = call.request_id
-    for name, value in call.headers.items():
+    for name, value in call.response_headers.items():
         response.headers[name] = value
     for name, value in (headers or {}).items():
         response.headers[name] = value

@@ -21,6 +21,8 @@ Decisions:
 - Timestamps are unix seconds, as in OpenAI's API. Cursors are opaque.
 - Bodies with fields this API does not know are refused (400 naming the field), so a typo
   never passes silently.
+
+Tested in tests/test_sessions_api.py.
 """
 
 from __future__ import annotations
@@ -32,10 +34,11 @@ from typing import Any
 
 import flask
 
-from vertexchat import session_ids, web
+from vertexchat import web
 from vertexchat.errors import InvalidRequestError, NotFoundError
-from vertexchat.handlers import Services
-from vertexchat.session_records import (
+from vertexchat.services import Services
+from vertexchat.sessions import ids as session_ids
+from vertexchat.sessions.records import (
     MAX_MODEL_CHARS,
     MAX_TITLE_CHARS,
     UNSET,
@@ -44,7 +47,7 @@ from vertexchat.session_records import (
     Usage,
     check_metadata,
 )
-from vertexchat.sessions import SessionStore
+from vertexchat.sessions.store import SessionStore
 
 JSON = dict[str, Any]
 _MAX_OFFSET = 10_000

@@ -1,97 +1,44 @@
-"""The ``models`` function (``GET /v1/models``, ``GET /v1/models/{id}``) and model resolution for chat.
+"""The model list of one instance, live from Vertex AI, and its routes (``GET /v1/models``, ``/v1/models/{id}``).
 
-Vertex AI's Model Garden is the source of truth: every page of
-``{VERTEX_ENDPOINT}/v1beta1/publishers/anthropic/models``, read with the ambient credentials'
-token, merged with the table in ``catalog.py``. Each instance keeps one list for
+Vertex AI's Model Garden is the source of truth: every page of its Anthropic listing (read by
+``upstream.rest``), merged with the table in ``catalog.py``. Every API resolves the model a
+client names through this list before anything goes upstream. Each instance keeps one list for
 ``MODELS_CACHE_SECONDS``; concurrent requests that find it expired wait for the same single
 refresh. When Vertex cannot be listed, the last good list (or, on a cold instance, the
 builtin catalog) is served with a warning in the log, never a 500; ``X-Catalog-Source``
 says which: ``live``, ``cached``, ``stale`` or ``builtin``.
 
-This module uses ``requests``, not the anthropic SDK, so the models function starts fast.
+The listing goes through ``upstream.rest``, never the anthropic SDK, so the models function starts fast.
+
+Tested in tests/test_models.py.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import flask
-import requests
 
 from vertexchat import web
-from vertexchat.catalog import Catalog, Model, build, builtin_listing, listed_ids, unresolved_aliases
+from vertexchat.catalog import Catalog, Model, build, builtin_listing, unresolved_aliases
 from vertexchat.config import Settings
-from vertexchat.errors import APIError, GatewayTimeoutError, UpstreamError, upstream_error
-from vertexchat.gcp_auth import AmbientCredentials
+from vertexchat.errors import APIError
 
 if TYPE_CHECKING:
-    from vertexchat.handlers import Services
+    from vertexchat.services import Services
 
 log = logging.getLogger(__name__)
 
-LIST_PATH = "/v1beta1/publishers/anthropic/models"
-# A listing that never ends is a bug upstream; a few hundred models would be 100 pages at worst.
-_MAX_PAGES = 100
-# Listing is a small request: never let it hold a request as long as a generation may.
-_MAX_READ_SECONDS = 30.0
 # After a failed listing, serve the fallback this long before asking Vertex again, so an
 # outage does not make every request wait on the network (shorter when the cache is).
 _RETRY_AFTER_FAILURE_SECONDS = 30.0
 
 Lister = Callable[[], list[str]]
-
-
-def listing_url(endpoint: str) -> str:
-    """The Model Garden list URL for a Vertex endpoint (``scheme://host[:port]``)."""
-    return f"{endpoint}{LIST_PATH}"
-
-
-class VertexModelLister:
-    """Reads every page of Vertex AI's Anthropic model listing; returns callable ids."""
-
-    def __init__(self, settings: Settings, credentials: AmbientCredentials) -> None:
-        self._url = listing_url(settings.vertex_endpoint)
-        self._credentials = credentials
-        self._timeout = (settings.connect_timeout, min(settings.first_byte_timeout, _MAX_READ_SECONDS))
-        self._session = requests.Session()
-
-    def __call__(self) -> list[str]:
-        headers = {"Authorization": f"Bearer {self._credentials.token()}",
-                   "x-goog-user-project": self._credentials.project_id()}
-        pages: list[Mapping[str, Any]] = []
-        params: dict[str, str] = {}
-        for _ in range(_MAX_PAGES):
-            page = self._page(params, headers)
-            pages.append(page)
-            next_token = page.get("nextPageToken")
-            if not isinstance(next_token, str) or not next_token:
-                return listed_ids(pages)
-            params = {"pageToken": next_token}
-        raise UpstreamError(f"Vertex AI's model listing did not end after {_MAX_PAGES} pages.")
-
-    def _page(self, params: Mapping[str, str], headers: Mapping[str, str]) -> Mapping[str, Any]:
-        try:
-            response = self._session.get(self._url, params=params, headers=headers, timeout=self._timeout)
-        except requests.Timeout:
-            raise GatewayTimeoutError("Vertex AI did not answer the model listing in time.") from None
-        except requests.RequestException:
-            raise UpstreamError("Could not connect to Vertex AI to list models.", code="upstream_unreachable") from None
-        with contextlib.closing(response):
-            try:
-                body = response.json()
-            except ValueError:
-                body = None
-            if response.status_code >= 400:
-                raise upstream_error(response.status_code, body, response.headers)
-            if not isinstance(body, dict):
-                raise UpstreamError("Vertex AI's model listing is not a JSON object.")
-            return body
 
 
 @dataclass(frozen=True)
@@ -221,6 +168,6 @@ def get_model(call: web.Call, svc: Services, params: dict[str, str]) -> flask.Re
 def _snapshot(call: web.Call, svc: Services) -> Snapshot:
     snapshot = svc.catalog.snapshot()
     # On the call, so a 404 carries it too.
-    call.headers["X-Catalog-Source"] = snapshot.source
+    call.response_headers["X-Catalog-Source"] = snapshot.source
     call.fields["catalog_source"] = snapshot.source
     return snapshot

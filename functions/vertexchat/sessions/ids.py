@@ -7,6 +7,8 @@ derives from it, ``uuid.UUID(bytes=md5(legacy_id))``, so both sides agree on whe
 conversation lives; the legacy id itself is kept on the session document.
 
 Pure: no I/O, no Google libraries.
+
+Tested in tests/test_session_ids.py.
 """
 
 from __future__ import annotations

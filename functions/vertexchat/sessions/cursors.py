@@ -3,6 +3,8 @@
 A cursor that does not decode to the expected shape is a 400 naming ``after``.
 
 Pure: no I/O.
+
+Tested in tests/test_sessions_store.py.
 """
 
 from __future__ import annotations
@@ -13,8 +15,8 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from vertexchat import session_ids
 from vertexchat.errors import InvalidRequestError
+from vertexchat.sessions import ids as session_ids
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 

@@ -1,4 +1,4 @@
-"""Chat turns that belong to a session, and requests that carry an ``Idempotency-Key``.
+"""The session side of a turn: which session it belongs to, recording it, and ``Idempotency-Key`` claims.
 
 A chat request names its session with ``session_id`` in the body, ``metadata.session_id``
 (where the old frontend puts it) or the ``X-Session-Id`` header. A valid UUID that does not
@@ -18,6 +18,8 @@ the new messages are stored *before* Vertex is called (Firestore unreachable: 50
 call); the reply is stored, with its usage and finish_reason, *before* the response's last
 byte (Cloud Functions throttle CPU after the response). A stream cut by the client or by an
 error is stored as ``incomplete`` or ``error`` with the text produced so far.
+
+Tested in tests/test_chat_sessions.py.
 """
 
 from __future__ import annotations
@@ -37,12 +39,11 @@ from vertexchat.errors import (
     ServiceUnavailableError,
     UnprocessableEntityError,
 )
-from vertexchat.openai_schema import ChatRequest
-from vertexchat.session_ids import canonical_session_id
-from vertexchat.session_records import Usage
+from vertexchat.sessions.ids import canonical_session_id
+from vertexchat.sessions.records import Usage
 
 if TYPE_CHECKING:
-    from vertexchat.sessions import SessionStore
+    from vertexchat.sessions.store import SessionStore
 
 log = logging.getLogger(__name__)
 JSON = dict[str, Any]
@@ -61,13 +62,18 @@ class SessionChoice:
     server_history: bool
 
 
-def session_choice(request: ChatRequest, body: Mapping[str, Any], header: str | None) -> SessionChoice | None:
-    """Which session the request belongs to (None: no session); 400 naming the field when malformed."""
-    mode = body.get("session_history", "client")
+def session_choice(*, session_id: str | None, metadata: Mapping[str, Any] | None, history: object,
+                   header: str | None) -> SessionChoice | None:
+    """Which session a request belongs to (None: no session); 400 naming the field when malformed.
+
+    ``session_id`` and ``metadata`` come from the body (already type-checked by the API's
+    parser), ``history`` is the body's ``session_history`` as sent, ``header`` ``X-Session-Id``.
+    """
+    mode = "client" if history is None else history
     if mode not in HISTORY_MODES:
         raise InvalidRequestError("session_history must be 'client' or 'server'.", param="session_history")
-    metadata = request.metadata or {}
-    for raw, param in ((request.session_id, "session_id"), (metadata.get("session_id"), "metadata.session_id"),
+    metadata = metadata or {}
+    for raw, param in ((session_id, "session_id"), (metadata.get("session_id"), "metadata.session_id"),
                        (header, "X-Session-Id")):
         if raw is not None:
             session_id, legacy = canonical_session_id(raw, param)
@@ -77,8 +83,8 @@ def session_choice(request: ChatRequest, body: Mapping[str, Any], header: str | 
     return None
 
 
-class Turn:
-    """One chat turn recorded in a session, exactly once."""
+class Recorder:
+    """One turn recorded in a session, exactly once: the new messages before Vertex, the reply after."""
 
     def __init__(self, store: SessionStore, choice: SessionChoice, owner: str, request_id: str) -> None:
         self.store = store

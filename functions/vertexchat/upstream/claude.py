@@ -1,34 +1,37 @@
-"""The upstream: Claude on Vertex AI through the anthropic SDK's Vertex client.
+"""Generation: Claude on Vertex AI (``:rawPredict`` / ``:streamRawPredict``) through the anthropic SDK's Vertex client.
 
 This is the only module that imports the anthropic SDK (it costs seconds of cold start,
 so the health, models and sessions paths never import it). Everything the SDK, httpx or
 the network can raise is translated here, at the boundary, into ``vertexchat.errors``.
 
 Design notes:
-- Credentials come from :class:`~vertexchat.gcp_auth.AmbientCredentials`; each call sends
+- Credentials come from :class:`~vertexchat.upstream.credentials.AmbientCredentials`; each call sends
   its own ``Authorization`` header, so the SDK's own (unlocked) credential loading never runs.
 - The SDK's retries are off (``max_retries=0``): retry policy is ours, in one place.
 - Responses are read raw (JSON bodies, SSE lines) instead of through the SDK's pydantic
   models: the translation core works on plain dicts, and skipping model construction
   keeps per-chunk CPU low.
+
+Tested in tests/test_chat_completions.py.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import socket
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import anthropic
 import httpx2
 from anthropic import AnthropicVertex
 
-from vertexchat.config import Settings, default_endpoint
+from vertexchat.config import Settings
 from vertexchat.errors import APIError, GatewayTimeoutError, UpstreamError, upstream_error
-from vertexchat.gcp_auth import AmbientCredentials
+from vertexchat.upstream.credentials import AmbientCredentials
+from vertexchat.upstream.endpoints import api_base
+from vertexchat.upstream.sse import sse_events
 
 JSON = dict[str, Any]
 
@@ -62,27 +65,24 @@ class Vertex:
         return message
 
     def stream(self, body: Mapping[str, Any], *, headers: Mapping[str, str] | None = None,
-               region: str | None = None) -> UpstreamStream:
-        """Open a ``:streamRawPredict`` call; returns once the upstream answered 200."""
-        client, kwargs = self._prepare(body, headers, region, stream=True)
-        manager = client.messages.with_streaming_response.create(**kwargs)
-        try:
-            response = manager.__enter__()
-        except anthropic.APIError as exc:
-            raise _map_sdk_error(exc) from None
-        return UpstreamStream(response.http_response, manager)
+               region: str | None = None) -> Callable[[], UpstreamStream]:
+        """Prepare a ``:streamRawPredict`` call: the returned opener sends it and returns once Vertex answered 200.
 
-    def count_tokens(self, model: str, *, region: str | None = None) -> int:
-        """A ``count-tokens:rawPredict`` probe: proves reachability without generating anything."""
-        client = self._client(region or self._settings.region)
-        try:
-            result = client.messages.count_tokens(
-                model=model, messages=[{"role": "user", "content": "ping"}],
-                extra_headers=self._auth_headers(None),
-            )
-        except anthropic.APIError as exc:
-            raise _map_sdk_error(exc) from None
-        return int(result.input_tokens)
+        Credentials and the regional client are made here, on the caller's thread, so a
+        credential failure is an immediate 503 and cold-start work never counts against the
+        first-byte deadline the relay puts on the opener.
+        """
+        client, kwargs = self._prepare(body, headers, region, stream=True)
+
+        def open_stream() -> UpstreamStream:
+            manager = client.messages.with_streaming_response.create(**kwargs)
+            try:
+                response = manager.__enter__()
+            except anthropic.APIError as exc:
+                raise _map_sdk_error(exc) from None
+            return UpstreamStream(response.http_response, manager)
+
+        return open_stream
 
     def _prepare(self, body: Mapping[str, Any], headers: Mapping[str, str] | None, region: str | None,
                  *, stream: bool) -> tuple[AnthropicVertex, dict[str, Any]]:
@@ -114,16 +114,11 @@ class Vertex:
                 self._clients[region] = AnthropicVertex(
                     region=region,
                     project_id=self._credentials.project_id(),
-                    base_url=f"{self._endpoint(region)}/v1",
+                    base_url=api_base(self._settings, region),
                     max_retries=0,
                     http_client=self._http,
                 )
             return self._clients[region]
-
-    def _endpoint(self, region: str) -> str:
-        # An explicit VERTEX_ENDPOINT (private endpoint, simulator) serves every location;
-        # otherwise each location has its own public host.
-        return self._settings.endpoint_override or default_endpoint(region)
 
     def _timeout(self, *, stream: bool) -> httpx2.Timeout:
         """Socket timeouts as a backstop; relay.py enforces the finer stream deadlines.
@@ -166,7 +161,7 @@ class UpstreamStream:
         try:
             # SSE parsed straight from the (content-decoded) bytes: httpx's text and line layers
             # cost more CPU per event than everything else the relay does together.
-            yield from _sse_events(self._response.iter_bytes())
+            yield from sse_events(self._response.iter_bytes())
             self._finished = True
         except httpx2.TimeoutException:
             if not self._closed:
@@ -202,40 +197,6 @@ class UpstreamStream:
         # Closing a dead connection may raise anything; it is closed either way.
         with contextlib.suppress(Exception):
             self._manager.__exit__(None, None, None)
-
-
-def _sse_events(chunks: Iterator[bytes]) -> Iterator[JSON]:
-    """Claude events from an SSE byte stream: each event's ``data:`` lines, JSON-decoded."""
-    pending = b""
-    for chunk in chunks:
-        pending += chunk
-        if b"\r" in pending:
-            pending = pending.replace(b"\r\n", b"\n")
-        *blocks, pending = pending.split(b"\n\n")
-        for block in blocks:
-            data = _data_of(block)
-            if data is not None:
-                yield _parse_event(data)
-    data = _data_of(pending)
-    if data is not None:
-        yield _parse_event(data)
-
-
-def _data_of(block: bytes) -> bytes | None:
-    lines = [line[5:].lstrip(b" ") for line in block.split(b"\n") if line.startswith(b"data:")]
-    if not lines:
-        return None
-    return lines[0] if len(lines) == 1 else b"\n".join(lines)
-
-
-def _parse_event(data: str | bytes) -> JSON:
-    try:
-        event = json.loads(data)
-    except ValueError:
-        raise UpstreamError("Vertex AI sent a malformed stream event.") from None
-    if not isinstance(event, dict):
-        raise UpstreamError("Vertex AI sent a stream event that is not an object.")
-    return event
 
 
 def _socket_of(response: httpx2.Response) -> socket.socket | None:

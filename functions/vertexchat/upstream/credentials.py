@@ -6,6 +6,8 @@ one. Here the only source is ``google.auth.default()`` with the cloud-platform s
 server on Cloud Run), loaded on first use and refreshed under a lock so that concurrent
 requests trigger one refresh, not one each. Every google-auth failure is translated to
 :class:`~vertexchat.errors.CredentialsError` (503) with a message that says how to fix it.
+
+Tested in tests/test_seed_regressions.py.
 """
 
 from __future__ import annotations

@@ -5,6 +5,8 @@ body over :data:`INLINE_BYTES` is written as numbered ``chunks`` documents of
 :data:`CHUNK_BYTES` each, before the commit that adds its message (each chunk batch stays
 under :data:`COMMIT_BYTES`). The message keeps a *spec* (blob id, count, byte length,
 SHA-256) and reading verifies all of it: a body comes back whole or not at all.
+
+Tested in tests/test_sessions_store.py.
 """
 
 from __future__ import annotations

@@ -4,11 +4,16 @@ Only shapes are checked here: types, allowed values and ranges, each failure an
 :class:`~vertexchat.errors.InvalidRequestError` naming the offending field the way
 OpenAI does (``messages[1].content[0].image_url.url``). Whether Claude can express a
 request (thinking budgets, tool pairing, image media types) is decided in
-:mod:`vertexchat.translate`.
+:mod:`vertexchat.openai_chat.request`.
 
 Unknown fields are ignored because OpenAI clients send many (``seed``,
 ``frequency_penalty``, ``store``...), and an explicit ``null`` counts as absent. Messages
 stay the client's plain dicts, validated but not remodelled.
+
+Tested in tests/test_openai_schema.py.
+
+Long because one validator per request field keeps every 400 naming its field in one place;
+the helpers are shared by all of them.
 """
 
 from __future__ import annotations

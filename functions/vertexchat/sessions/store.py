@@ -36,27 +36,32 @@ or after the session's own ``expire_at``: when activity would pass it, every mes
 restamped a quarter-TTL further out, so a long-lived conversation never loses its
 beginning and a restamp happens at most once per quarter-TTL of activity. A Firestore
 TTL policy on ``expire_at`` deletes lazily; reads hide expired documents themselves.
+
+Tested in tests/test_sessions_store.py.
+
+Long because the Firestore layout above is one unit: every write keeps ``next_seq``,
+``head_seq``, the message documents and the retention stamps consistent in one conditional
+commit, and splitting the class would spread that invariant over modules.
 """
 
 from __future__ import annotations
 
 import json
-import random
-import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, TypeVar
 
-from google.api_core import exceptions as gexc
 from google.cloud import firestore
 
-from vertexchat import cursors, idempotency, message_bodies, session_ids, transcript
 from vertexchat.config import Settings
 from vertexchat.errors import NotFoundError, ServiceUnavailableError
-from vertexchat.idempotency import Claim
-from vertexchat.session_records import (
+from vertexchat.sessions import bodies as message_bodies
+from vertexchat.sessions import cursors, idempotency, transcript
+from vertexchat.sessions import ids as session_ids
+from vertexchat.sessions.claims import Claim
+from vertexchat.sessions.records import (
     UNSET,
     Page,
     Session,
@@ -66,7 +71,8 @@ from vertexchat.session_records import (
     Usage,
     message_doc_id,
 )
-from vertexchat.storage import Storage, translated
+from vertexchat.sessions.retry import LOST_RACE, Retry, until_committed
+from vertexchat.sessions.storage import Storage, translated
 
 __all__ = ["STATUSES", "UNSET", "Claim", "Page", "Session", "SessionRef", "SessionStore", "StoredMessage", "Sync",
            "Usage", "message_doc_id"]
@@ -85,7 +91,6 @@ _AUTO_TITLE_CHARS = 80
 
 _BATCH_WRITES = 400
 _ATTEMPTS = 40
-_LOST_RACE = (gexc.FailedPrecondition, gexc.Conflict, gexc.Aborted)
 
 
 @dataclass
@@ -168,19 +173,16 @@ class SessionStore:
             changes["title"] = title
         if metadata is not UNSET:
             changes["metadata"] = dict(metadata)
+        def attempt() -> Session:
+            snap = self._visible(session_id, owner)
+            now = _now()
+            update = {**changes, "updated_at": now, "expire_at": self._expiry(now)}
+            self._ref(session_id).update(update, option=self._db.write_option(last_update_time=snap.update_time),
+                                         **self._opts())
+            return _session(session_id, {**_data(snap), **update})
+
         with translated("write"):
-            for attempt in range(_ATTEMPTS):
-                snap = self._visible(session_id, owner)
-                now = _now()
-                update = {**changes, "updated_at": now, "expire_at": self._expiry(now)}
-                try:
-                    self._ref(session_id).update(update, option=self._db.write_option(
-                        last_update_time=snap.update_time), **self._opts())
-                except _LOST_RACE:
-                    _backoff(attempt)
-                    continue
-                return _session(session_id, {**_data(snap), **update})
-        raise _contended()
+            return until_committed(attempt, attempts=_ATTEMPTS, busy=_contended)
 
     def delete_session(self, session_id: str, owner: str) -> None:
         """Delete ``owner``'s session with all its messages and chunks.
@@ -190,19 +192,16 @@ class SessionStore:
         then the session itself; a retry after a failure part-way finishes the job.
         """
         ref = self._ref(session_id)
+
+        def mark() -> None:
+            snap = ref.get(**self._opts())
+            if not snap.exists or _data(snap).get("owner") != owner:
+                raise _not_found(session_id)
+            ref.update({"deleting": True}, option=self._db.write_option(last_update_time=snap.update_time),
+                       **self._opts())
+
         with translated("delete"):
-            for attempt in range(_ATTEMPTS):
-                snap = ref.get(**self._opts())
-                if not snap.exists or _data(snap).get("owner") != owner:
-                    raise _not_found(session_id)
-                try:
-                    ref.update({"deleting": True}, option=self._db.write_option(last_update_time=snap.update_time),
-                               **self._opts())
-                    break
-                except _LOST_RACE:
-                    _backoff(attempt)
-            else:
-                raise _contended()
+            until_committed(mark, attempts=_ATTEMPTS, busy=_contended)
             self._purge(ref)
 
     def open_turn(self, session_id: str, owner: str, *, legacy_id: str | None = None,
@@ -215,31 +214,30 @@ class SessionStore:
         expired session of the same owner is purged and created afresh.
         """
         ref = self._ref(session_id)
-        with translated("open"):
-            for _ in range(3):
-                snap = ref.get(**self._opts())
-                if snap.exists:
-                    data = _data(snap)
-                    if self._is_visible(data, owner):
-                        return SessionRef(session_id, owner, data.get("legacy_id"), created=False)
-                    if not (create_if_missing and data.get("owner") == owner and _expired(data)):
-                        raise _not_found(session_id)
-                    self._purge(ref)
-                    continue
-                if not create_if_missing:
+
+        def attempt() -> SessionRef:
+            snap = ref.get(**self._opts())
+            if snap.exists:
+                data = _data(snap)
+                if self._is_visible(data, owner):
+                    return SessionRef(session_id, owner, data.get("legacy_id"), created=False)
+                if not (create_if_missing and data.get("owner") == owner and _expired(data)):
                     raise _not_found(session_id)
-                if self._has_leftovers(ref):
-                    # TTL deleted the session document but not yet its messages (TTL does not
-                    # cascade and runs lazily): they must never surface in a new session.
-                    self._purge(ref)
-                    continue
-                data = self._new_session_data(owner, model=model, legacy_id=legacy_id)
-                try:
-                    ref.create(data, **self._opts())
-                except gexc.Conflict:
-                    continue  # created concurrently: read it again and check whose it is
-                return SessionRef(session_id, owner, legacy_id, created=True)
-        raise _contended()
+                self._purge(ref)
+                raise Retry
+            if not create_if_missing:
+                raise _not_found(session_id)
+            if self._has_leftovers(ref):
+                # TTL deleted the session document but not yet its messages (TTL does not
+                # cascade and runs lazily): they must never surface in a new session.
+                self._purge(ref)
+                raise Retry
+            # A concurrent create answers Conflict: the next attempt reads it and checks whose it is.
+            ref.create(self._new_session_data(owner, model=model, legacy_id=legacy_id), **self._opts())
+            return SessionRef(session_id, owner, legacy_id, created=True)
+
+        with translated("open"):
+            return until_committed(attempt, attempts=3, busy=_contended, backoff=False)
 
     def history(self, session_id: str, owner: str) -> list[JSON]:
         """The active path's messages, oldest first, as the OpenAI-shaped dicts that were stored."""
@@ -281,6 +279,8 @@ class SessionStore:
                status: str = "complete", parent_seq: Parent = "head", model: str | None = None,
                finish_reason: str | None = None, usage: Usage | None = None) -> list[int]:
         """Append ``messages`` in order; returns their seqs (gapless, unique, in one commit).
+
+        Many parameters because each is a field of the stored reply, all keyword-only.
 
         ``parent_seq``: ``"head"`` continues the active path, an int continues after that
         message (``Sync.head_seq``), ``None`` starts a new root. ``status`` (``complete``,
@@ -437,31 +437,32 @@ class SessionStore:
         """The optimistic loop: read the session, plan, write everything in one conditional commit."""
         ref = self._ref(session_id)
         chunked: set[int] = set()
+
+        def attempt() -> Sync:
+            snap = self._visible(session_id, owner)
+            data, now = _data(snap), _now()
+            if self._needs_restamp(data, now):
+                self._restamp(ref, now)
+                raise Retry
+            parent, drafts, diverged_at = plan(data)
+            next_seq = int(data.get("next_seq") or 0)
+            if isinstance(parent, int) and not 0 <= parent < next_seq:
+                raise ValueError(f"parent_seq {parent} is not a message of session {session_id}")
+            parent = data.get("head_seq") if parent == "head" else parent
+            seqs = list(range(next_seq, next_seq + len(drafts)))
+            head = seqs[-1] if seqs else parent
+            if not drafts and head == data.get("head_seq"):
+                return Sync([], head, diverged_at)
+            self._place_bodies(session_id, drafts, chunked, now)
+            try:
+                self._batch(snap, parent, drafts, write, now).commit(**self._opts())
+            except LOST_RACE:
+                if not (seqs and self._landed(session_id, seqs[0], write.write_id)):
+                    raise
+            return Sync(seqs, head, diverged_at)
+
         with translated("write"):
-            for attempt in range(_ATTEMPTS):
-                snap = self._visible(session_id, owner)
-                data, now = _data(snap), _now()
-                if self._needs_restamp(data, now):
-                    self._restamp(ref, now)
-                    continue
-                parent, drafts, diverged_at = plan(data)
-                next_seq = int(data.get("next_seq") or 0)
-                if isinstance(parent, int) and not 0 <= parent < next_seq:
-                    raise ValueError(f"parent_seq {parent} is not a message of session {session_id}")
-                parent = data.get("head_seq") if parent == "head" else parent
-                seqs = list(range(next_seq, next_seq + len(drafts)))
-                head = seqs[-1] if seqs else parent
-                if not drafts and head == data.get("head_seq"):
-                    return Sync([], head, diverged_at)
-                self._place_bodies(session_id, drafts, chunked, now)
-                try:
-                    self._batch(snap, parent, drafts, write, now).commit(**self._opts())
-                except _LOST_RACE:
-                    if not (seqs and self._landed(session_id, seqs[0], write.write_id)):
-                        _backoff(attempt)
-                        continue
-                return Sync(seqs, head, diverged_at)
-        raise _contended()
+            return until_committed(attempt, attempts=_ATTEMPTS, busy=_contended)
 
     def _batch(self, snap: Any, parent: int | None, drafts: list[_Draft], write: _Write, now: datetime) -> Any:
         """The new messages, chained from ``parent``, and the session update, if unchanged since ``snap``."""
@@ -635,11 +636,6 @@ def _take(items: Iterator[T], n: int) -> list[T]:
 def _count(query: Any, opts: dict[str, Any]) -> int:
     result = query.count(alias="n").get(**opts)
     return int(result[0][0].value)
-
-
-def _backoff(attempt: int) -> None:
-    # Jitter spreads the retries of writers that lost the same race.
-    time.sleep(random.uniform(0, min(0.2, 0.005 * 2 ** attempt)))  # noqa: S311 - not cryptographic
 
 
 def _not_found(session_id: str) -> NotFoundError:

@@ -6,7 +6,7 @@ second completion (or a second copy of its turn in the transcript). The first re
 reference such as ``{"session_id", "seq"}`` to replay from, or the response itself);
 a failed request *releases* it so the client may retry at once.
 
-What :func:`claim` answers, and what the chat makes of it:
+What :func:`claim` answers (decided by ``claims.decide``), and what the API makes of it:
 
 - ``new``: this request holds the key (``Claim.token``): do the work, then complete or release.
 - ``in_progress``: another request holds a live lease: 409 with ``Retry-After``.
@@ -18,6 +18,8 @@ A claim whose holder died is taken over once its lease runs out. Records expire 
 
 Documents: ``idempotency/{sha256(owner NUL key)}``. Writes are conditional on the document
 being unchanged since it was read, so two racing claims cannot both win.
+
+Tested in tests/test_chat_sessions.py.
 """
 
 from __future__ import annotations
@@ -26,31 +28,19 @@ import hashlib
 import json
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
-
-from google.api_core import exceptions as gexc
+from typing import Any
 
 from vertexchat.errors import InvalidRequestError, ServiceUnavailableError
+from vertexchat.sessions.claims import Claim, decide
+from vertexchat.sessions.retry import until_committed
 
 COLLECTION = "idempotency"
 MAX_KEY_CHARS = 255
 _MAX_RESULT_BYTES = 900 * 1024
 _ATTEMPTS = 20
-_LOST_RACE = (gexc.FailedPrecondition, gexc.Conflict, gexc.Aborted)
 
 JSON = dict[str, Any]
-
-
-@dataclass(frozen=True)
-class Claim:
-    """The state of an idempotency key for one request (see the module docstring)."""
-
-    state: Literal["new", "in_progress", "done", "mismatch"]
-    token: str | None = None
-    result: JSON | None = None
-    retry_after: float | None = None
 
 
 def record_id(owner: str, key: str) -> str:
@@ -67,41 +57,30 @@ def check_key(key: str) -> None:
 
 def claim(db: Any, opts: dict[str, Any], owner: str, key: str, body_hash: str, *, ttl: timedelta,
           lease: timedelta) -> Claim:
-    """Claim ``owner``'s ``key`` for a request whose body hashes to ``body_hash``."""
+    """Claim ``owner``'s ``key`` for a request whose body hashes to ``body_hash`` (see ``claims.decide``).
+
+    Many parameters because the store passes its Firestore client and call options down.
+    """
     check_key(key)
     ref = db.collection(COLLECTION).document(record_id(owner, key))
     token = uuid.uuid4().hex
-    for _ in range(_ATTEMPTS):
+
+    def attempt() -> Claim:
         now = datetime.now(UTC)
+        snap = ref.get(**opts)
+        verdict = decide(snap.to_dict() if snap.exists else None, token=token, body_hash=body_hash, now=now)
         fresh = {"owner": owner, "key": key, "body_hash": body_hash, "state": "in_progress", "token": token,
                  "lease_until": now + lease, "created_at": now, "updated_at": now, "expire_at": now + ttl,
                  "result": None}
-        snap = ref.get(**opts)
-        data = snap.to_dict() or {}
-        if not snap.exists:
-            try:
-                ref.create(fresh, **opts)
-            except gexc.Conflict:
-                continue
-            return Claim("new", token=token)
-        if data.get("token") == token:
-            return Claim("new", token=token)  # our own write, whose answer was lost
-        live = data.get("expire_at") is None or data["expire_at"] > now
-        if live and data.get("body_hash") != body_hash:
-            return Claim("mismatch")
-        if live and data.get("state") == "done":
-            return Claim("done", result=json.loads(data.get("result") or "null"))
-        if live and data.get("lease_until") and data["lease_until"] > now:
-            remaining = (data["lease_until"] - now).total_seconds()
-            return Claim("in_progress", retry_after=min(max(remaining, 1.0), 5.0))
-        # Expired, or a holder that let its lease run out: take the key over.
-        changes = fresh if not live else {"token": token, "lease_until": now + lease, "updated_at": now}
-        try:
+        if verdict.write == "create":
+            ref.create(fresh, **opts)
+        elif verdict.write is not None:
+            changes = fresh if verdict.write == "replace" else {"token": token, "lease_until": now + lease,
+                                                               "updated_at": now}
             ref.update(changes, option=db.write_option(last_update_time=snap.update_time), **opts)
-        except _LOST_RACE:
-            continue
-        return Claim("new", token=token)
-    raise _busy()
+        return verdict.claim
+
+    return until_committed(attempt, attempts=_ATTEMPTS, busy=_busy, backoff=False)
 
 
 def complete(db: Any, opts: dict[str, Any], owner: str, key: str, *, token: str,
@@ -114,34 +93,33 @@ def complete(db: Any, opts: dict[str, Any], owner: str, key: str, *, token: str,
     if len(encoded.encode("utf-8", "surrogatepass")) > _MAX_RESULT_BYTES:
         raise ValueError("an idempotency result must be at most 900 KiB of JSON; store a reference instead")
     ref = db.collection(COLLECTION).document(record_id(owner, key))
-    for _ in range(_ATTEMPTS):
+
+    def attempt() -> bool:
         snap = ref.get(**opts)
-        data = snap.to_dict() or {}
-        if not snap.exists or data.get("token") != token or data.get("state") != "in_progress":
+        if not _held(snap, token):
             return False
         update = {"state": "done", "result": encoded, "lease_until": None, "updated_at": datetime.now(UTC)}
-        try:
-            ref.update(update, option=db.write_option(last_update_time=snap.update_time), **opts)
-        except _LOST_RACE:
-            continue
+        ref.update(update, option=db.write_option(last_update_time=snap.update_time), **opts)
         return True
-    raise _busy()
+
+    return until_committed(attempt, attempts=_ATTEMPTS, busy=_busy, backoff=False)
 
 
 def release(db: Any, opts: dict[str, Any], owner: str, key: str, *, token: str) -> None:
     """Drop the in-progress claim ``token`` holds, so the client may retry with the same key."""
     ref = db.collection(COLLECTION).document(record_id(owner, key))
-    for _ in range(_ATTEMPTS):
+
+    def attempt() -> None:
         snap = ref.get(**opts)
-        data = snap.to_dict() or {}
-        if not snap.exists or data.get("token") != token or data.get("state") != "in_progress":
-            return
-        try:
+        if _held(snap, token):
             ref.delete(option=db.write_option(last_update_time=snap.update_time), **opts)
-        except _LOST_RACE:
-            continue
-        return
-    raise _busy()
+
+    until_committed(attempt, attempts=_ATTEMPTS, busy=_busy, backoff=False)
+
+
+def _held(snap: Any, token: str) -> bool:
+    data = snap.to_dict() or {}
+    return bool(snap.exists and data.get("token") == token and data.get("state") == "in_progress")
 
 
 def _busy() -> ServiceUnavailableError:

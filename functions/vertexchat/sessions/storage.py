@@ -8,6 +8,8 @@ inside :func:`translated`, which turns google-api-core and google-auth exception
 this module sees a Google exception.
 
 The client honours ``FIRESTORE_EMULATOR_HOST`` itself (the local stack and the tests set it).
+
+Tested in tests/test_sessions_store.py.
 """
 
 from __future__ import annotations

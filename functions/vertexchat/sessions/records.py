@@ -4,6 +4,8 @@ Also the limits on what clients may put in a session (title, model, metadata) an
 :func:`check_metadata`, which enforces them with a 400 naming the field.
 
 Pure: no I/O.
+
+Tested in tests/test_sessions_store.py.
 """
 
 from __future__ import annotations
