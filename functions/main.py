@@ -12,12 +12,14 @@ import flask
 import functions_framework
 import werkzeug.exceptions
 
-from vertexchat import routing
+from vertexchat import lifecycle, routing
 from vertexchat.route_table import FUNCTIONS
 from vertexchat.services import services
 
 # Load and validate the configuration now: a bad setting fails the deployment at start-up.
 services()
+# SIGTERM ends streams in flight cleanly instead of cutting them at the kill.
+lifecycle.install()
 
 
 @functions_framework.http
