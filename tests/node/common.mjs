@@ -189,7 +189,7 @@ export async function main(scenarios, run) {
       process.stderr.write(`usage: ${err.message}\n`);
       process.exit(2);
     }
-    result = { ok: false, error: describeError(err), ...(err.partial ?? {}) };
+    result = { ok: false, error: err?.described ?? describeError(err), ...(err?.partial ?? {}) };
   }
   await fetch.settled();
   process.stdout.write(`${JSON.stringify({ scenario: options.scenario, ...result, requests })}\n`);
