@@ -103,7 +103,7 @@ export function recordingFetch(log, { raw = false } = {}) {
     try {
       response = await fetch(input, init);
     } catch (err) {
-      entry.error = String(err?.cause?.code ?? err?.name ?? err);
+      entry.error = String(err?.cause?.code ?? err?.cause?.message ?? err?.message ?? err);
       throw err;
     }
     entry.status = response.status;
@@ -126,7 +126,7 @@ async function drain(stream, entry, { streaming, raw }) {
     for await (const chunk of stream) text += decoder.decode(chunk, { stream: true });
     text += decoder.decode();
   } catch (err) {
-    entry.body_error = String(err?.cause?.code ?? err?.name ?? err);
+    entry.body_error = String(err?.cause?.code ?? err?.cause?.message ?? err?.message ?? err);
   }
   if (streaming) {
     entry.wire_events = [...text.matchAll(/^event: ?(.*)$/gm)].map((m) => m[1].trim());
