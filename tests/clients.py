@@ -80,7 +80,7 @@ class DriverOptions:
             "VERTEXCHAT_MAX_RETRIES": None if self.max_retries is None else str(self.max_retries),
             "VERTEXCHAT_AUTH": self.auth,
             "VERTEXCHAT_PROMPT": self.prompt,
-            "VERTEXCHAT_IMAGE": None if self.image is None else str(self.image),
+            "VERTEXCHAT_IMAGE": None if self.image is None else str(self.image.resolve()),
             "VERTEXCHAT_RAW": "1" if self.raw else None,
         }
         return {key: value for key, value in values.items() if value is not None}

@@ -47,8 +47,8 @@ export function readOptions(scenarios, argv = process.argv.slice(2), env = proce
   const token = value('token');
   if (!baseURL || !token) throw new UsageError('--base-url and --token (or VERTEXCHAT_BASE_URL, VERTEXCHAT_TOKEN) are required');
   const retries = value('max-retries');
-  const maxRetries = retries === undefined ? undefined : Number.parseInt(retries, 10);
-  if (maxRetries !== undefined && !(maxRetries >= 0)) throw new UsageError(`--max-retries must be >= 0, got ${retries}`);
+  const maxRetries = retries === undefined ? undefined : Number(retries);
+  if (maxRetries !== undefined && !(Number.isInteger(maxRetries) && maxRetries >= 0)) throw new UsageError(`--max-retries must be >= 0, got ${retries}`);
   return {
     scenario,
     baseURL: baseURL.replace(/\/+$/, ''),
