@@ -11,13 +11,14 @@ VENV := .venv
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
 
-.PHONY: help bootstrap system-deps run test check unit requirements clean
+.PHONY: help bootstrap system-deps node-deps run test check unit requirements clean
 
 help:
 	@echo "make run     serve the whole stack on http://127.0.0.1:$${PORT:-3284}"
 	@echo "make test    lint, type-check and run every test"
 	@echo "make check   ruff + mypy --strict only"
 	@echo "make system-deps   apt-get install what the tests need (Chromium), when missing"
+	@echo "make node-deps     npm ci the pinned Node 20 test clients in tests/node, when changed"
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -41,6 +42,19 @@ system-deps:
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium >/dev/null; \
 	fi
 
+# The real Node clients the tests drive (Anthropic SDK, Claude Code CLI, Vercel AI SDK), pinned in
+# tests/node/package-lock.json to versions whose engines allow Node 20. npm ci runs only when the
+# manifest or the lock changed since the last install (the stamp lives inside node_modules, so
+# deleting node_modules reinstalls).
+NODE_DIR := tests/node
+NODE_STAMP := $(NODE_DIR)/node_modules/.installed
+
+$(NODE_STAMP): $(NODE_DIR)/package.json $(NODE_DIR)/package-lock.json $(NODE_DIR)/.npmrc
+	cd $(NODE_DIR) && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+node-deps: $(NODE_STAMP)
+
 run: bootstrap
 	$(VENV)/bin/python -m local.stack
 
@@ -48,7 +62,7 @@ check: bootstrap
 	$(VENV)/bin/ruff check functions local tests
 	$(VENV)/bin/mypy functions local
 
-test: check system-deps
+test: check system-deps node-deps
 	$(VENV)/bin/pytest
 
 requirements: $(UV)
