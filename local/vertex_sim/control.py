@@ -27,6 +27,13 @@ def _reset(state: SimState, payload: Any) -> dict[str, Any]:
     return {"ok": True}
 
 
+def _advance_clock(state: SimState, payload: Any) -> dict[str, Any]:
+    seconds = payload.get("advance_s") if isinstance(payload, Mapping) else None
+    if not isinstance(seconds, (int, float)) or isinstance(seconds, bool) or seconds < 0:
+        raise StepError('expected {"advance_s": seconds >= 0}')
+    return {"offset_s": state.cache.advance(float(seconds))}
+
+
 CONTROL_ROUTES: dict[tuple[str, str], Callable[[SimState, Any], Any]] = {
     ("POST", "/_sim/script"): _script,
     ("GET", "/_sim/requests"): lambda state, _: state.requests(),
@@ -34,4 +41,6 @@ CONTROL_ROUTES: dict[tuple[str, str], Callable[[SimState, Any], Any]] = {
     ("POST", "/_sim/config"): _configure,
     ("GET", "/_sim/config"): lambda state, _: state.config.as_json(),
     ("GET", "/_sim/steps"): lambda state, _: {"pending": state.pending()},
+    ("POST", "/_sim/clock"): _advance_clock,
+    ("GET", "/_sim/cache"): lambda state, _: {"entries": state.cache.entries()},
 }

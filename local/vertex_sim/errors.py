@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from local.vertex_sim.render import random_id
+
 STATUS_NAMES = {
     400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
     409: "ABORTED", 429: "RESOURCE_EXHAUSTED", 499: "CANCELLED", 500: "INTERNAL", 501: "NOT_IMPLEMENTED",
@@ -25,8 +27,8 @@ def vertex_error(status: int, message: str) -> dict[str, Any]:
 
 
 def claude_error(kind: str, message: str) -> dict[str, Any]:
-    """Claude's error envelope, as the model service behind Vertex sends it."""
-    return {"type": "error", "error": {"type": kind, "message": message}}
+    """Claude's error envelope, as the model service behind Vertex sends it (with a `req_vrtx_` request id)."""
+    return {"type": "error", "error": {"type": kind, "message": message}, "request_id": random_id("req_vrtx_")}
 
 
 def default_error_body(status: int) -> dict[str, Any]:

@@ -8,9 +8,11 @@ from typing import TYPE_CHECKING, Any
 
 from local.vertex_sim import rules
 from local.vertex_sim.catalog import PageTokenError, list_page
+from local.vertex_sim.envelope import beta_refusal
 from local.vertex_sim.errors import UNAUTHENTICATED, claude_error, default_error_body, vertex_error
 from local.vertex_sim.plan import Action, Break, Emit, Sleep, plan_stream, total_sleep_ms
-from local.vertex_sim.render import echo_reply, estimate_tokens, render
+from local.vertex_sim.prompt import count_tokens
+from local.vertex_sim.render import Rendered, echo_reply, render
 from local.vertex_sim.routes import Route
 from local.vertex_sim.steps import Fault, HttpError, Reply, Step, Timing
 from local.vertex_sim.wire import Wire
@@ -52,7 +54,7 @@ class Exchange:
         if not authorization.startswith("Bearer ") or not authorization.removeprefix("Bearer ").strip():
             self.reply_json(401, vertex_error(401, UNAUTHENTICATED), {"WWW-Authenticate": "Bearer"})
             return
-        violation = self.violation()
+        violation = self.beta_violation() or self.violation()
         if violation is not None:
             self.reply_json(400, claude_error("invalid_request_error", violation))
             return
@@ -62,12 +64,20 @@ class Exchange:
         self.state.annotate(self.entry, scripted=step is not None)
         self.answer(step)
 
+    def beta_violation(self) -> str | None:
+        """Vertex refuses some `anthropic-beta` values outright, whatever the body (see envelope.py)."""
+        if self.route.kind == "listModels":
+            return None
+        return beta_refusal(self.entry["betas"], self.state.config.refused_betas)
+
     def violation(self) -> str | None:
         if self.route.kind == "listModels":
             return None
         if self.body is None:
             return "request body is not valid JSON"
-        return rules.first_violation(self.body, count_tokens=self.route.kind == "countTokens")
+        model = self.entry["model"] if isinstance(self.entry["model"], str) else None
+        return rules.first_violation(self.body, count_tokens=self.route.kind == "countTokens",
+                                     betas=self.entry["betas"], model=model)
 
     def answer(self, step: Step | None) -> None:
         timing = step.timing if step else self.default_timing()
@@ -124,11 +134,22 @@ class Exchange:
         if not self.delay(timing):
             return
         scripted = step.outcome.usage.get("input_tokens") if step and isinstance(step.outcome, Reply) else None
-        self.reply_json(200, {"input_tokens": scripted or estimate_tokens(self.body)})
+        self.reply_json(200, {"input_tokens": scripted or count_tokens(self.body)})
+
+    def bill(self, reply: Reply) -> Rendered:
+        """Run the request through the prompt cache and render the reply with what it was billed."""
+        model = self.route.model or ""
+        billing = self.state.cache.bill(self.entry["project"] or "", model, self.body)
+        rendered = render(reply, model=model, billed=billing.usage())
+        sent = rendered.message["usage"]
+        if reply.events is not None:
+            starts = [e for e in rendered.events if e.get("type") == "message_start"]
+            sent = starts[0].get("message", {}).get("usage") if starts else None
+        self.state.annotate(self.entry, usage=sent, cache=billing.details())
+        return rendered
 
     def generate(self, reply: Reply, timing: Timing, fault: Fault | None) -> None:
-        model = self.route.model or ""
-        rendered = render(reply, model=model, input_tokens=estimate_tokens(self.body))
+        rendered = self.bill(reply)
         if self.route.stream:
             self.stream(rendered.events, timing, fault)
             return

@@ -12,6 +12,7 @@ from typing import Any, cast
 
 from local._http import JsonHandler, LoopbackServer
 from local.vertex_sim.control import CONTROL_ROUTES
+from local.vertex_sim.envelope import parse_betas
 from local.vertex_sim.errors import vertex_error
 from local.vertex_sim.exchange import Exchange
 from local.vertex_sim.routes import parse_route
@@ -63,6 +64,7 @@ class SimHandler(JsonHandler):
             method=self.command, path=self.path, kind=route.kind, project=route.project, location=route.location,
             model=route.model, stream=route.stream, headers={k.lower(): v for k, v in self.headers.items()},
             body=body, raw_body=raw_text, authorization=self.headers.get("Authorization"), scripted=False,
+            betas=parse_betas(self.headers.get("anthropic-beta")),
         )
         if route.kind == "listModels":
             self.state.annotate(entry, project=self.headers.get("x-goog-user-project"))
