@@ -72,7 +72,10 @@ class VertexSimulator(LocalService[SimState]):
         page_size: int | Keep = KEEP,
         refused_betas: Sequence[str] | Keep = KEEP,
     ) -> dict[str, Any]:
-        """Change pacing, the model list or the refused beta values, like `POST /_sim/config`; returns the config."""
+        """Change pacing, the model list or the refused beta values, like `POST /_sim/config`; returns the config.
+
+        One keyword-only parameter per SimConfig field (hence more than six), each left alone unless given.
+        """
         given: dict[str, Any] = {"ttft_ms": ttft_ms, "deltas": deltas, "interval_ms": interval_ms,
                                  "page_size": page_size, "models": models, "refused_betas": refused_betas}
         return self.state.configure({key: list(value) if isinstance(value, (list, tuple)) else value
