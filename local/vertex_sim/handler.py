@@ -7,86 +7,16 @@ auth and unknown URLs) and then as Claude does behind it (Claude-shaped 400s for
 from __future__ import annotations
 
 import json
-import re
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from typing import Any, cast
-from urllib.parse import unquote
 
 from local._http import JsonHandler, LoopbackServer
-from local.vertex_sim import rules
-from local.vertex_sim.catalog import PageTokenError, list_page
-from local.vertex_sim.plan import Action, Break, Emit, Sleep, plan_stream, total_sleep_ms
-from local.vertex_sim.render import echo_reply, estimate_tokens, render
+from local.vertex_sim.control import CONTROL_ROUTES
+from local.vertex_sim.envelope import parse_betas
+from local.vertex_sim.errors import vertex_error
+from local.vertex_sim.exchange import Exchange
+from local.vertex_sim.routes import parse_route
 from local.vertex_sim.state import SimState
-from local.vertex_sim.steps import Fault, HttpError, Reply, Step, StepError, Timing
-from local.vertex_sim.wire import Wire
-
-GENERATE_PATH = re.compile(
-    r"^/(?:v1|v1beta1)/projects/(?P<project>[^/]+)/locations/(?P<location>[^/]+)"
-    r"/publishers/anthropic/models/(?P<model>[^/:]+):(?P<method>rawPredict|streamRawPredict)$"
-)
-LIST_PATH = "/v1beta1/publishers/anthropic/models"
-STATUS_NAMES = {
-    400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
-    409: "ABORTED", 429: "RESOURCE_EXHAUSTED", 499: "CANCELLED", 500: "INTERNAL", 501: "NOT_IMPLEMENTED",
-    503: "UNAVAILABLE", 504: "DEADLINE_EXCEEDED",
-}
-UNAUTHENTICATED = (
-    "Request is missing required authentication credential. Expected OAuth 2 access token, login cookie or "
-    "other valid authentication credential. See https://developers.google.com/identity/sign-in/web/devconsole-project."
-)
-RESOURCE_EXHAUSTED = (
-    "Resource exhausted. Please try again later. Please refer to "
-    "https://cloud.google.com/vertex-ai/generative-ai/docs/error-code-429 for more details."
-)
-ENDINGS = {"reset": "reset", "error": "error", "malformed": "error"}
-SSE_HEADERS = {"Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache"}
-
-
-@dataclass(frozen=True)
-class Route:
-    """A Vertex request reduced to the facts steps match on."""
-
-    kind: str
-    project: str | None = None
-    location: str | None = None
-    model: str | None = None
-
-    @property
-    def stream(self) -> bool:
-        return self.kind == "streamRawPredict"
-
-
-def parse_route(method: str, path: str) -> Route | None:
-    """Map a method and path to a Vertex route, or None (404) for anything Vertex would not serve."""
-    path = unquote(path)
-    if method == "GET" and path == LIST_PATH:
-        return Route("listModels")
-    found = GENERATE_PATH.match(path)
-    if method != "POST" or found is None:
-        return None
-    if found["model"] == "count-tokens":
-        return Route("countTokens", found["project"], found["location"]) if found["method"] == "rawPredict" else None
-    return Route(found["method"], found["project"], found["location"], found["model"])
-
-
-def vertex_error(status: int, message: str) -> dict[str, Any]:
-    """Google's error envelope, as the Vertex front end sends it."""
-    return {"error": {"code": status, "message": message, "status": STATUS_NAMES.get(status, "UNKNOWN")}}
-
-
-def claude_error(kind: str, message: str) -> dict[str, Any]:
-    """Claude's error envelope, as the model service behind Vertex sends it."""
-    return {"type": "error", "error": {"type": kind, "message": message}}
-
-
-def default_error_body(status: int) -> dict[str, Any]:
-    if status == 529:
-        return claude_error("overloaded_error", "Overloaded")
-    if status == 429:
-        return vertex_error(429, RESOURCE_EXHAUSTED)
-    return vertex_error(status, f"Simulated error {status}.")
 
 
 def parse_json(raw: bytes) -> tuple[Any, str | None]:
@@ -134,6 +64,7 @@ class SimHandler(JsonHandler):
             method=self.command, path=self.path, kind=route.kind, project=route.project, location=route.location,
             model=route.model, stream=route.stream, headers={k.lower(): v for k, v in self.headers.items()},
             body=body, raw_body=raw_text, authorization=self.headers.get("Authorization"), scripted=False,
+            betas=parse_betas(self.headers.get("anthropic-beta")),
         )
         if route.kind == "listModels":
             self.state.annotate(entry, project=self.headers.get("x-goog-user-project"))
@@ -151,185 +82,3 @@ class SimHandler(JsonHandler):
             self.send_json(200, action(self.state, payload))
         except (ValueError, TypeError) as error:
             self.send_json(400, {"error": str(error)})
-
-
-def _script(state: SimState, payload: Any) -> dict[str, Any]:
-    steps = payload.get("steps") if isinstance(payload, Mapping) else payload
-    if not isinstance(steps, list):
-        raise StepError('expected {"steps": [step, ...]}')
-    return {"pending": state.script(steps)}
-
-
-def _configure(state: SimState, payload: Any) -> dict[str, Any]:
-    if not isinstance(payload, Mapping):
-        raise StepError("expected a JSON object of config changes")
-    return state.configure(payload)
-
-
-def _reset(state: SimState, payload: Any) -> dict[str, Any]:
-    state.reset()
-    return {"ok": True}
-
-
-CONTROL_ROUTES: dict[tuple[str, str], Callable[[SimState, Any], Any]] = {
-    ("POST", "/_sim/script"): _script,
-    ("GET", "/_sim/requests"): lambda state, _: state.requests(),
-    ("POST", "/_sim/reset"): _reset,
-    ("POST", "/_sim/config"): _configure,
-    ("GET", "/_sim/config"): lambda state, _: state.config.as_json(),
-    ("GET", "/_sim/steps"): lambda state, _: {"pending": state.pending()},
-}
-
-
-class Exchange:
-    """One Vertex request from checks to the last byte, recording how it ended."""
-
-    def __init__(self, handler: SimHandler, route: Route, body: Any, entry: dict[str, Any]) -> None:
-        self.handler = handler
-        self.state = handler.state
-        self.route = route
-        self.body = body
-        self.entry = entry
-        self.wire = Wire(handler)
-
-    def finish(self, outcome: str, status: int, *, closed_early: bool = False) -> None:
-        self.state.finish(self.entry, outcome, status, closed_early=closed_early)
-
-    def reply(self, status: int, body: bytes, content_type: str, headers: Mapping[str, str] | None = None) -> None:
-        # Recorded before the last byte goes out, so a client that has its answer also sees the record.
-        self.finish("ok" if status < 400 else "error", status)
-        try:
-            self.handler.send_bytes(status, body, content_type, headers)
-        except OSError:
-            self.finish("client_closed", status, closed_early=True)
-
-    def reply_json(self, status: int, payload: Any, headers: Mapping[str, str] | None = None) -> None:
-        self.reply(status, json.dumps(payload).encode(), "application/json; charset=utf-8", headers)
-
-    def run(self) -> None:
-        authorization = self.handler.headers.get("Authorization", "")
-        if not authorization.startswith("Bearer ") or not authorization.removeprefix("Bearer ").strip():
-            self.reply_json(401, vertex_error(401, UNAUTHENTICATED), {"WWW-Authenticate": "Bearer"})
-            return
-        violation = self.violation()
-        if violation is not None:
-            self.reply_json(400, claude_error("invalid_request_error", violation))
-            return
-        facts = {"kind": self.route.kind, "project": self.entry["project"], "location": self.route.location,
-                 "model": self.entry["model"], "stream": self.route.stream}
-        step = self.state.pop_step(facts)
-        self.state.annotate(self.entry, scripted=step is not None)
-        self.answer(step)
-
-    def violation(self) -> str | None:
-        if self.route.kind == "listModels":
-            return None
-        if self.body is None:
-            return "request body is not valid JSON"
-        return rules.first_violation(self.body, count_tokens=self.route.kind == "countTokens")
-
-    def answer(self, step: Step | None) -> None:
-        timing = step.timing if step else self.default_timing()
-        if timing.stall_before_headers_ms and not self.wire.wait(timing.stall_before_headers_ms):
-            self.finish("client_closed", 0, closed_early=True)
-            return
-        if step is not None and isinstance(step.outcome, HttpError):
-            self.http_error(step.outcome)
-        elif self.route.kind == "listModels":
-            self.list_models(timing)
-        elif self.route.kind == "countTokens":
-            self.count_tokens(step, timing)
-        else:
-            reply = step.outcome if step and isinstance(step.outcome, Reply) else self.default_reply()
-            self.generate(reply, timing, step.fault if step else None)
-
-    def default_timing(self) -> Timing:
-        config = self.state.config
-        return Timing(stall_before_first_event_ms=config.ttft_ms, delta_interval_ms=config.interval_ms)
-
-    def default_reply(self) -> Reply:
-        return echo_reply(self.body, self.state.config.deltas)
-
-    def http_error(self, error: HttpError) -> None:
-        body = default_error_body(error.status) if error.body is None else error.body
-        if isinstance(body, str):
-            self.reply(error.status, body.encode(), "text/html; charset=utf-8", error.headers)
-        else:
-            self.reply_json(error.status, body, error.headers)
-
-    def delay(self, timing: Timing) -> bool:
-        """Non-streamed answers wait out the whole schedule first; False if the client left meanwhile."""
-        wait_ms = timing.stall_before_first_event_ms + (timing.stall_ms if timing.stall_after is not None else 0)
-        if not wait_ms or self.wire.wait(wait_ms):
-            return True
-        self.finish("client_closed", 0, closed_early=True)
-        return False
-
-    def list_models(self, timing: Timing) -> None:
-        if not self.delay(timing):
-            return
-        config = self.state.config
-        query = self.handler.query
-        asked = query.get("pageSize", "")
-        size = int(asked) if asked.isdigit() and int(asked) > 0 else config.page_size
-        try:
-            page = list_page(config.models, size, query.get("pageToken") or None)
-        except PageTokenError as error:
-            self.reply_json(400, vertex_error(400, str(error)))
-            return
-        self.reply_json(200, page)
-
-    def count_tokens(self, step: Step | None, timing: Timing) -> None:
-        if not self.delay(timing):
-            return
-        scripted = step.outcome.usage.get("input_tokens") if step and isinstance(step.outcome, Reply) else None
-        self.reply_json(200, {"input_tokens": scripted or estimate_tokens(self.body)})
-
-    def generate(self, reply: Reply, timing: Timing, fault: Fault | None) -> None:
-        model = self.route.model or ""
-        rendered = render(reply, model=model, input_tokens=estimate_tokens(self.body))
-        if self.route.stream:
-            self.stream(rendered.events, timing, fault)
-            return
-        if reply.events is not None and not reply.content:
-            self.reply_json(500, vertex_error(500, "vertex simulator: an 'events' step can only answer a stream"))
-            return
-        pause = total_sleep_ms(plan_stream(rendered.events, timing, None))
-        if pause and not self.wire.wait(pause):
-            self.finish("client_closed", 0, closed_early=True)
-        elif fault is not None and fault.kind == "reset":
-            self.finish("reset", 0)
-            self.wire.drop(hard=fault.hard)
-        else:
-            self.reply_json(200, rendered.message)
-
-    def stream(self, events: list[dict[str, Any]], timing: Timing, fault: Fault | None) -> None:
-        actions = plan_stream(events, timing, fault)
-        ending = actions[-1] if actions and isinstance(actions[-1], Break) else None
-        outcome = "ok" if ending is None else ENDINGS[ending.kind]
-        # Recorded just before the last event goes out, so a client that has seen the end sees the record.
-        last_emit = max((index for index, action in enumerate(actions) if isinstance(action, Emit)), default=-1)
-        if not self.wire.start(200, SSE_HEADERS):
-            self.finish("client_closed", 200, closed_early=True)
-            return
-        for index, action in enumerate(actions):
-            if index == max(last_emit, 0):
-                self.finish(outcome, 200)
-            if not self.perform(action):
-                self.handler.close_connection = True
-                self.finish("client_closed", 200, closed_early=True)
-                return
-        if ending is None and not self.wire.end():
-            self.finish("client_closed", 200, closed_early=True)
-
-    def perform(self, action: Action) -> bool:
-        """Carry out one scheduled action; False when the client has gone."""
-        if isinstance(action, Sleep):
-            return self.wire.wait(action.ms)
-        if isinstance(action, Emit):
-            return self.wire.chunk(action.data)
-        if action.kind == "reset":
-            self.wire.drop(hard=action.hard)
-        else:
-            self.wire.end()
-        return True

@@ -45,12 +45,6 @@ def split_json(text: str, pieces: int = 3) -> list[str]:
     return ["", *(text[i : i + size] for i in range(0, len(text), size))]
 
 
-def estimate_tokens(body: Mapping[str, Any]) -> int:
-    """A rough token count (4 characters per token) of the prompt parts a model would read."""
-    prompt = [body.get("system"), body.get("messages"), body.get("tools")]
-    return max(1, len(json.dumps(prompt)) // 4)
-
-
 def _text_block(raw: Mapping[str, Any]) -> Block:
     text = raw.get("text", "".join(raw.get("chunks") or []))
     chunks = raw.get("chunks") or split_words(text)
@@ -99,17 +93,15 @@ class Rendered:
     events: list[dict[str, Any]]
 
 
-def render(reply: Reply, *, model: str, input_tokens: int) -> Rendered:
-    """Build the message and its event stream; defaults fill whatever the reply leaves out."""
+def render(reply: Reply, *, model: str, billed: Mapping[str, Any]) -> Rendered:
+    """Build the message and its event stream; defaults fill whatever the reply leaves out.
+
+    `billed` is the input side of the usage (from the prompt cache); the reply's own `usage`, when
+    scripted, overrides any of it.
+    """
     blocks = [BLOCK_BUILDERS[raw["type"]](raw) for raw in reply.content]
     delta_count = sum(len(block.deltas) for block in blocks)
-    usage = {
-        "input_tokens": input_tokens,
-        "output_tokens": delta_count + 1,
-        "cache_creation_input_tokens": 0,
-        "cache_read_input_tokens": 0,
-        **reply.usage,
-    }
+    usage = {**billed, "output_tokens": delta_count + 1, **reply.usage}
     has_tool_use = any(block.public["type"] == "tool_use" for block in blocks)
     message = {
         "id": reply.id or random_id("msg_vrtx_"),

@@ -2,13 +2,19 @@
 
 `first_violation(body)` returns the message of the first broken rule (None when the body is fine).
 The messages name the offending field the way Claude's own 400s do (`messages.1.content.0: ...`).
+Vertex's own acceptance rules (top-level fields, beta values) live in envelope.py, the prompt-caching
+breakpoint rules in prompt.py; both are applied from here.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
+from functools import partial
 from typing import Any
+
+from local.vertex_sim.envelope import INTERLEAVED_THINKING, field_violations
+from local.vertex_sim.prompt import marker_violations, markers
 
 ID_PATTERN = re.compile(r"^[a-zA-Z0-9_-]+$")
 TOOL_NAME_PATTERN = re.compile(r"^[a-zA-Z0-9_-]{1,128}$")
@@ -19,17 +25,29 @@ MIN_THINKING_BUDGET = 1024
 Violations = Iterator[str]
 
 
-def first_violation(body: Any, *, count_tokens: bool = False) -> str | None:
-    """Check a rawPredict/streamRawPredict body (or a count-tokens body, which has no max_tokens)."""
+def first_violation(body: Any, *, count_tokens: bool = False, betas: Collection[str] = (),
+                    model: str | None = None) -> str | None:
+    """Check a rawPredict/streamRawPredict body (or a count-tokens body, which has no max_tokens).
+
+    `betas` are the request's `anthropic-beta` values (some fields and limits depend on them);
+    `model` is the Vertex model id the body is for (from the URL, or the count-tokens body).
+    """
     if not isinstance(body, Mapping):
         return "request body must be a JSON object"
-    checks: list[Callable[[Mapping[str, Any]], Violations]] = [_envelope, _messages, _system, _tools]
+    fields = partial(field_violations, count_tokens=count_tokens, betas=betas, model=model)
+    checks: list[Callable[[Mapping[str, Any]], Violations]] = [_envelope, fields, _cache_control, _messages,
+                                                                _system, _tools]
     if not count_tokens:
-        checks += [_max_tokens, _thinking, _sampling]
+        checks += [_max_tokens, partial(_thinking, betas=betas), _sampling]
     for check in checks:
         for violation in check(body):
             return violation
     return None
+
+
+def _cache_control(body: Mapping[str, Any]) -> Violations:
+    if isinstance(body.get("messages"), list):
+        yield from marker_violations(markers(body))
 
 
 def _envelope(body: Mapping[str, Any]) -> Violations:
@@ -201,14 +219,16 @@ def _tools(body: Mapping[str, Any]) -> Violations:
             yield f"tools.{index}.input_schema: Field required"
 
 
-def _thinking(body: Mapping[str, Any]) -> Violations:
+def _thinking(body: Mapping[str, Any], betas: Collection[str] = ()) -> Violations:
     thinking = body.get("thinking")
     if not isinstance(thinking, Mapping) or thinking.get("type") != "enabled":
         return
     budget = thinking.get("budget_tokens")
     if not isinstance(budget, int) or budget < MIN_THINKING_BUDGET:
         yield f"thinking.enabled.budget_tokens: Input should be greater than or equal to {MIN_THINKING_BUDGET}"
-    elif budget >= body["max_tokens"]:
+    elif budget >= body["max_tokens"] and INTERLEAVED_THINKING not in betas:
+        # With interleaved thinking the budget spans all thinking blocks and may exceed max_tokens
+        # (Anthropic, "Extended thinking": interleaved thinking).
         yield "`max_tokens` must be greater than `thinking.budget_tokens`"
     if "temperature" in body and body["temperature"] != 1:
         yield "`temperature` may only be set to 1 when thinking is enabled"

@@ -70,11 +70,33 @@ class VertexSimulator(LocalService[SimState]):
         interval_ms: int | Keep = KEEP,
         models: Sequence[str] | Keep = KEEP,
         page_size: int | Keep = KEEP,
+        refused_betas: Sequence[str] | Keep = KEEP,
     ) -> dict[str, Any]:
-        """Change pacing or the model list, like `POST /_sim/config`; returns the new config."""
+        """Change pacing, the model list or the refused beta values, like `POST /_sim/config`; returns the config.
+
+        One keyword-only parameter per SimConfig field (hence more than six), each left alone unless given.
+        """
         given: dict[str, Any] = {"ttft_ms": ttft_ms, "deltas": deltas, "interval_ms": interval_ms,
-                                 "page_size": page_size, "models": models if isinstance(models, Keep) else list(models)}
-        return self.state.configure({key: value for key, value in given.items() if value is not KEEP})
+                                 "page_size": page_size, "models": models, "refused_betas": refused_betas}
+        return self.state.configure({key: list(value) if isinstance(value, (list, tuple)) else value
+                                     for key, value in given.items() if value is not KEEP})
+
+    def billed(self) -> list[dict[str, Any] | None]:
+        """The `usage` each generate request was answered with (message or message_start), oldest first.
+
+        Input side from the prompt cache model: `input_tokens`, `cache_read_input_tokens`,
+        `cache_creation_input_tokens` and `cache_creation.ephemeral_{5m,1h}_input_tokens`. None for a
+        request refused before billing (a 400, a scripted HTTP error).
+        """
+        return [record["usage"] for record in self.requests() if record["kind"] in ("rawPredict", "streamRawPredict")]
+
+    def advance_clock(self, seconds: float) -> float:
+        """Move the prompt cache's clock forward, like `POST /_sim/clock`; returns the total offset in seconds."""
+        return self.state.cache.advance(seconds)
+
+    def cache_entries(self) -> list[dict[str, Any]]:
+        """Live prompt-cache entries, like `GET /_sim/cache`."""
+        return self.state.cache.entries()
 
     def reset(self) -> None:
         """Drop pending steps and records and restore the constructor's config."""

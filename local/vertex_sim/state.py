@@ -1,4 +1,4 @@
-"""The simulator's shared state: config, the scripted-step FIFO and the request records.
+"""The simulator's shared state: config, the scripted-step FIFO, the prompt cache and the request records.
 
 One object serves both the Python API and the `/_sim/` HTTP routes, so a test in-process and a test
 driving a subprocess see identical behaviour. Many handler threads touch it at once, hence the lock;
@@ -16,7 +16,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
+from local.vertex_sim.cache import PromptCache
 from local.vertex_sim.catalog import DEFAULT_MODELS, DEFAULT_PAGE_SIZE
+from local.vertex_sim.envelope import REFUSED_BETAS
 from local.vertex_sim.steps import Step, StepError, parse_step
 
 MAX_RECORDS = 10_000
@@ -24,13 +26,14 @@ MAX_RECORDS = 10_000
 
 @dataclass(frozen=True)
 class SimConfig:
-    """Pacing of the unscripted reply and the model listing."""
+    """Pacing of the unscripted reply, the model listing, and the `anthropic-beta` values Vertex refuses."""
 
     ttft_ms: int = 0
     deltas: int | None = None
     interval_ms: int = 0
     models: tuple[str, ...] = DEFAULT_MODELS
     page_size: int = DEFAULT_PAGE_SIZE
+    refused_betas: tuple[str, ...] = tuple(REFUSED_BETAS)
 
     def updated(self, changes: Mapping[str, Any]) -> SimConfig:
         """A copy with `changes` applied; raises StepError (a ValueError) on unknown keys or bad values."""
@@ -38,11 +41,12 @@ class SimConfig:
         if unknown:
             raise StepError(f"unknown config keys: {sorted(unknown)}")
         values = dict(changes)
-        if "models" in values:
-            models = values["models"]
-            if not isinstance(models, list) or not all(isinstance(m, str) and m for m in models):
-                raise StepError("models must be a list of model ids such as 'claude-sonnet-4-5@20250929'")
-            values["models"] = tuple(models)
+        for name, example in (("models", "'claude-sonnet-4-5@20250929'"), ("refused_betas", "'effort-2025-11-24'")):
+            if name in values:
+                items = values[name]
+                if not isinstance(items, list) or not all(isinstance(item, str) and item for item in items):
+                    raise StepError(f"{name} must be a list of non-empty strings such as {example}")
+                values[name] = tuple(items)
         config = replace(self, **values)
         config.check()
         return config
@@ -56,11 +60,11 @@ class SimConfig:
             raise StepError("deltas must be null or an integer >= 1")
 
     def as_json(self) -> dict[str, Any]:
-        return {**asdict(self), "models": list(self.models)}
+        return {**asdict(self), "models": list(self.models), "refused_betas": list(self.refused_betas)}
 
 
 class SimState:
-    """Config, pending steps and request records behind one lock."""
+    """Config, pending steps and request records behind one lock; the prompt cache has its own."""
 
     def __init__(self, defaults: SimConfig, max_records: int = MAX_RECORDS) -> None:
         defaults.check()
@@ -70,6 +74,7 @@ class SimState:
         self._steps: list[list[Any]] = []  # [Step, uses left], oldest first
         self._records: deque[dict[str, Any]] = deque(maxlen=max_records)
         self._ids = itertools.count(1)
+        self.cache = PromptCache()
 
     def script(self, raw_steps: Sequence[Any]) -> int:
         """Append steps (all or none, if one is malformed); returns how many steps are pending."""
@@ -97,7 +102,7 @@ class SimState:
     def record(self, **fields: Any) -> dict[str, Any]:
         """Start a request record; the handler completes it with finish()."""
         entry = {"id": 0, "time": time.time(), "outcome": None, "status": None, "closed_early": False,
-                 "finished_at": None, **fields}
+                 "finished_at": None, "usage": None, "cache": None, **fields}
         with self._lock:
             entry["id"] = next(self._ids)
             self._records.append(entry)
@@ -123,8 +128,9 @@ class SimState:
             return self.config.as_json()
 
     def reset(self) -> None:
-        """Drop pending steps and records and return to the starting config."""
+        """Drop pending steps, records and cache entries, and return to the starting config and clock."""
         with self._lock:
             self._steps.clear()
             self._records.clear()
             self.config = self.defaults
+        self.cache.clear()
