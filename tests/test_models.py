@@ -220,7 +220,9 @@ def test_the_models_function_serves_its_root_and_only_its_routes(start_function:
     assert root.json()["object"] == "list"
     assert one.json()["id"] == "claude-haiku-4-5@20251001"
     assert chat(server, "claude-haiku-4-5@20251001").status_code == 404
-    assert requests.post(f"{server.url}/v1/models", json={}, timeout=10).status_code == 405
+    refused = requests.post(f"{server.url}/v1/models", json={}, timeout=10)
+    assert refused.status_code == 405
+    assert refused.headers["Allow"] == "GET, OPTIONS"  # RFC 9110: a 405 names what is allowed
 
 
 def test_listing_follows_every_page(start_function: Callable[..., FunctionServer], sim: VertexSimulator) -> None:

@@ -208,7 +208,11 @@ def test_the_sessions_function_serves_its_root_and_nothing_else(start_function: 
     assert [s["id"] for s in listed.json()["data"]] == [created.json()["id"]]
     assert requests.get(f"{server.url}/v1/sessions/{created.json()['id']}", timeout=10).status_code == 200
     assert requests.get(f"{server.url}/health", timeout=10).status_code == 404
-    assert requests.put(f"{server.url}/v1/sessions", timeout=10).status_code == 405
+    refused = requests.put(f"{server.url}/v1/sessions", timeout=10)
+    assert error_of(refused) == (405, "method_not_allowed", None)
+    assert refused.headers["Allow"] == "GET, POST, OPTIONS"
+    item = requests.post(f"{server.url}/v1/sessions/{created.json()['id']}", timeout=10)
+    assert item.headers["Allow"] == "GET, PATCH, DELETE, OPTIONS"
 
 
 def test_unreachable_firestore_is_a_503_with_retry_after(start_function: Callable[..., FunctionServer]) -> None:
