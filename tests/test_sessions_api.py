@@ -105,8 +105,7 @@ def test_get_patch_delete(url: str) -> None:
     assert replaced.json()["title"] == "new"
     assert got.json()["title"] == "new"
     assert deleted.json() == {"id": session_id, "object": "chat.session.deleted", "deleted": True}
-    assert again.status_code == 200
-    assert again.json() == deleted.json()
+    assert error_of(again) == (404, "not_found", "session_id")  # gone: nothing left to delete
     assert error_of(gone) == (404, "not_found", "session_id")
 
 
@@ -122,10 +121,15 @@ def test_someone_elses_session_looks_exactly_like_a_missing_one(url: str, sessio
         assert error_of(a) == error_of(b) == (404, "not_found", "session_id")
         assert a.json()["error"]["message"].replace(theirs, "?") == b.json()["error"]["message"].replace(missing, "?")
     messages = requests.get(f"{url}/v1/sessions/{theirs}/messages", timeout=10)
-    deleted = requests.delete(f"{url}/v1/sessions/{theirs}", timeout=10)
     assert error_of(messages)[0] == 404
-    assert deleted.status_code == 200
+    # DELETE as well: someone else's session answers exactly like a missing one, and survives.
+    deleted = requests.delete(f"{url}/v1/sessions/{theirs}", timeout=10)
+    absent = requests.delete(f"{url}/v1/sessions/{missing}", timeout=10)
+    assert error_of(deleted) == error_of(absent) == (404, "not_found", "session_id")
+    assert deleted.json()["error"]["message"].replace(theirs, "?") == absent.json()["error"]["message"].replace(
+        missing, "?")
     assert session_store.get_session(theirs, "someone-else").title == "private"
+    assert [m.message["content"] for m in session_store.transcript(theirs, "someone-else")] == ["secret"]
 
 
 @pytest.mark.parametrize("raw", [SEED_ID, "not-a-uuid", "6f1c0e4e2a8b4c559a570d7c2f2b1e3a", "%01"])

@@ -15,9 +15,10 @@ Decisions:
 - Someone else's session answers exactly like a missing one: 404 ``not_found``.
 - ``/v1`` paths take canonical UUIDs only; anything else is a 400 naming ``session_id``. The
   ``/atoms`` paths also take the old frontend's legacy ids (mapped as in ``session_ids``).
-- DELETE is idempotent: a missing session (or someone else's, which is the same thing)
-  also answers 200 ``{"id", "object": "chat.session.deleted", "deleted": true}``, so a
-  retried delete succeeds.
+- DELETE answers 200 ``{"id", "object": "chat.session.deleted", "deleted": true}`` for the
+  caller's own session, and 404 ``not_found`` for a missing one, one already deleted, and
+  someone else's alike: a 200 for someone else's session would tell its id exists. DELETE
+  stays idempotent in effect (RFC 9110 9.2.2): a retry changes nothing, it just says 404.
 - Timestamps are unix seconds, as in OpenAI's API. Cursors are opaque.
 - Bodies with fields this API does not know are refused (400 naming the field), so a typo
   never passes silently.
@@ -25,7 +26,6 @@ Decisions:
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
@@ -33,7 +33,7 @@ from typing import Any
 import flask
 
 from vertexchat import session_ids, web
-from vertexchat.errors import InvalidRequestError, NotFoundError
+from vertexchat.errors import InvalidRequestError
 from vertexchat.handlers import Services
 from vertexchat.session_records import (
     MAX_MODEL_CHARS,
@@ -158,9 +158,8 @@ def _patch(call: web.Call, store: SessionStore, params: dict[str, str]) -> flask
 
 def _delete(call: web.Call, store: SessionStore, params: dict[str, str]) -> flask.Response:
     session_id = _path_id(params)
-    # Already gone, or never the caller's: the same answer either way.
-    with contextlib.suppress(NotFoundError):
-        store.delete_session(session_id, call.user)
+    # Missing, already gone or never the caller's: the store's 404, the same for all three.
+    store.delete_session(session_id, call.user)
     return web.json_response({"id": session_id, "object": "chat.session.deleted", "deleted": True}, call)
 
 
