@@ -188,8 +188,10 @@ def test_openai_sdk_lists_and_retrieves_models(client: openai.OpenAI) -> None:
     assert all(m.object == "model" and m.created > 0 for m in listed.data)
     sonnet = client.models.retrieve("claude-sonnet-4-5@20250929")
     assert sonnet.id == "claude-sonnet-4-5@20250929"
-    assert (sonnet.model_extra or {})["capabilities"]["vision"] is True
-    assert (sonnet.model_extra or {})["context_window"] == 200_000
+    extra = sonnet.model_extra or {}
+    assert extra["supports"]["vision"] is True
+    assert extra["context_window"] == extra["context_length"] == 200_000
+    assert {"chat", "streaming", "tools", "vision"} <= set(extra["capabilities"])
     assert client.models.retrieve("claude-sonnet-4").id == "claude-sonnet-4"
 
 

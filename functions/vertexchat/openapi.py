@@ -484,7 +484,13 @@ _SCHEMAS: JSON = {
         "type": "object", "required": ["id", "object", "created", "owned_by"],
         "properties": {
             "id": _STRING, "object": {"const": "model"}, "created": _INT, "owned_by": _STRING,
-            "context_window": _INT, "max_output_tokens": _INT, "capabilities": {"type": "object"},
+            "context_window": _INT, "context_length": {**_INT, "description": "Same as `context_window` "
+                                                                            "(OpenRouter's name)."},
+            "max_output_tokens": _INT,
+            "capabilities": {"type": "array", "items": _STRING,
+                             "description": "`chat`, `streaming`, and those of `supports` that are true."},
+            "supports": {"type": "object", "additionalProperties": {"type": "boolean"},
+                         "description": "Flags: `vision`, `tools`, `thinking`, `json_schema`."},
         },
     },
     "ModelList": {"type": "object", "required": ["object", "data"],
