@@ -17,7 +17,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "functions" / "vertexchat"
 
 # Plain data in, plain data out: no Flask, no Google libraries, no network clients, no threads of I/O.
 PURE = ("errors", "config", "openai_schema", "translate", "streaming", "catalog", "session_ids", "transcript",
-        "cursors", "session_records", "message_bodies", "resilience", "cors")
+        "cursors", "session_records", "message_bodies", "resilience", "cors", "atoms_compat")
 # What only the leaves may be imported by the pure core.
 ALLOWED_FOREIGN: set[str] = set()
 

@@ -278,6 +278,19 @@ _STRING = {"type": "string"}
 _INT = {"type": "integer"}
 _NULL_STRING = {"type": ["string", "null"]}
 _NULL_INT = {"type": ["integer", "null"]}
+_ISO = {"type": "string", "format": "date-time"}
+_COMPAT_SESSION: JSON = {
+    "id": {"type": "string", "format": "uuid"}, "user_id": _STRING, "organization_id": _NULL_STRING,
+    "title": _NULL_STRING, "model": _NULL_STRING, "agent_type": _NULL_STRING, "created_at": _ISO,
+    "updated_at": _ISO, "last_message_at": {"anyOf": [_ISO, {"type": "null"}]}, "message_count": _INT,
+    "tokens_in": _INT, "tokens_out": _INT, "tokens_total": _INT,
+    "metadata": {"type": "object", "additionalProperties": _STRING}, "archived": {"type": "boolean"},
+    "legacy_id": _NULL_STRING,
+}
+_COMPAT_MESSAGE: JSON = {
+    "id": {"type": "string", "format": "uuid"}, "message_index": _INT, "role": _STRING, "content": _STRING,
+    "metadata": {"type": "object"}, "tokens": _NULL_INT, "created_at": _ISO, "updated_at": {"type": "null"},
+}
 _NULL_BOOL = {"type": ["boolean", "null"]}
 
 _CHAT_METADATA = {
@@ -538,14 +551,25 @@ _SCHEMAS: JSON = {
         },
     },
     "SessionMessageList": _list_of("SessionMessage"),
+    "CompatSessionSummary": {
+        "type": "object", "description": "atomsAgent's session summary; timestamps are ISO-8601 UTC strings.",
+        "required": list(_COMPAT_SESSION),
+        "properties": _COMPAT_SESSION,
+    },
+    "CompatMessage": {
+        "type": "object", "description": "atomsAgent's message: its text, and in `metadata` what text cannot hold.",
+        "required": list(_COMPAT_MESSAGE),
+        "properties": _COMPAT_MESSAGE,
+    },
     "CompatSessionList": {
         "type": "object", "required": ["sessions", "total", "page", "page_size", "has_more"],
-        "properties": {"sessions": {"type": "array", "items": _ref("Session")}, "total": _INT, "page": _INT,
-                       "page_size": _INT, "has_more": {"type": "boolean"}},
+        "properties": {"sessions": {"type": "array", "items": _ref("CompatSessionSummary")}, "total": _INT,
+                       "page": _INT, "page_size": _INT, "has_more": {"type": "boolean"}},
     },
     "CompatSession": {
         "type": "object", "required": ["session", "messages"],
-        "properties": {"session": _ref("Session"), "messages": {"type": "array", "items": _ref("SessionMessage")}},
+        "properties": {"session": _ref("CompatSessionSummary"),
+                       "messages": {"type": "array", "items": _ref("CompatMessage")}},
     },
     "Health": {
         "type": "object", "required": ["status", "version", "instance", "checks"],

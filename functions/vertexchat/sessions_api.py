@@ -8,8 +8,8 @@ Routes (the owner is always ``call.user``; a ``user_id`` in the query is ignored
     PATCH  /v1/sessions/{id}                   set title and/or replace metadata
     DELETE /v1/sessions/{id}                   the session, its messages and their chunks
     GET    /v1/sessions/{id}/messages?limit=&after=   every message, in seq order (all branches)
-    GET    /atoms/chat/sessions?page=&page_size=      the old frontend's list shape
-    GET    /atoms/chat/sessions/{id}           the old frontend's {session, messages} (active path)
+    GET    /atoms/chat/sessions?page=&page_size=      atomsAgent's list shape (atoms_compat.py)
+    GET    /atoms/chat/sessions/{id}           atomsAgent's {session, messages} (active path)
 
 Decisions:
 - Someone else's session answers exactly like a missing one: 404 ``not_found``.
@@ -19,7 +19,8 @@ Decisions:
   caller's own session, and 404 ``not_found`` for a missing one, one already deleted, and
   someone else's alike: a 200 for someone else's session would tell its id exists. DELETE
   stays idempotent in effect (RFC 9110 9.2.2): a retry changes nothing, it just says 404.
-- Timestamps are unix seconds, as in OpenAI's API. Cursors are opaque.
+- ``/v1`` timestamps are unix seconds, as in OpenAI's API; the ``/atoms`` routes answer
+  ISO-8601 strings, as atomsAgent did. Cursors are opaque.
 - Bodies with fields this API does not know are refused (400 naming the field), so a typo
   never passes silently.
 """
@@ -32,7 +33,7 @@ from typing import Any
 
 import flask
 
-from vertexchat import session_ids, web
+from vertexchat import atoms_compat, session_ids, web
 from vertexchat.errors import InvalidRequestError
 from vertexchat.handlers import Services
 from vertexchat.session_records import (
@@ -84,7 +85,7 @@ def compat_list(call: web.Call, svc: Services, params: dict[str, str]) -> flask.
         raise InvalidRequestError(f"page * page_size must be at most {_MAX_OFFSET}; use /v1/sessions "
                                   "with its cursor to go further.", param="page")
     rows, more = svc.store.list_sessions_page(call.user, page=page, page_size=page_size)
-    body = {"sessions": [session_json(s) for s in rows], "total": svc.store.count_sessions(call.user),
+    body = {"sessions": [atoms_compat.session_json(s) for s in rows], "total": svc.store.count_sessions(call.user),
             "page": page, "page_size": page_size, "has_more": more}
     return web.json_response(body, call)
 
@@ -94,8 +95,8 @@ def compat_get(call: web.Call, svc: Services, params: dict[str, str]) -> flask.R
     session_id, _ = session_ids.canonical_session_id(params["session_id"], "session_id")
     session = svc.store.get_session(session_id, call.user)
     records = svc.store.transcript(session_id, call.user)
-    return web.json_response({"session": session_json(session),
-                              "messages": [message_json(m, session_id) for m in records]}, call)
+    messages = [atoms_compat.message_json(m, session_id, index) for index, m in enumerate(records)]
+    return web.json_response({"session": atoms_compat.session_json(session), "messages": messages}, call)
 
 
 def session_json(session: Session) -> JSON:
