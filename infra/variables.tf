@@ -111,8 +111,35 @@ variable "auth_audience" {
   }
 
   validation {
-    condition     = var.auth_mode != "oidc" || var.auth_audience != ""
-    error_message = "auth_mode = \"oidc\" needs auth_audience."
+    condition     = var.auth_mode != "oidc" || var.auth_audience != "" || var.auth_allow_no_audience
+    error_message = "auth_mode = \"oidc\" needs auth_audience (or, for an issuer whose tokens carry no aud, auth_allow_no_audience = true with auth_client_id)."
+  }
+}
+
+variable "auth_allow_no_audience" {
+  description = "auth_mode oidc: also accept tokens of auth_issuer that carry no `aud` (AUTH_ALLOW_NO_AUDIENCE), e.g. WorkOS AuthKit access tokens. Needs auth_client_id; the issuer is still checked and a token with an `aud` must still match auth_audience."
+  type        = bool
+  default     = false
+
+  validation {
+    condition     = !var.auth_allow_no_audience || var.auth_mode == "oidc"
+    error_message = "auth_allow_no_audience applies to auth_mode = \"oidc\" only."
+  }
+}
+
+variable "auth_client_id" {
+  description = "auth_mode oidc: your application's client id at the issuer (AUTH_CLIENT_ID); a token's client_id or azp claim, when present, must equal it. Required with auth_allow_no_audience."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = !can(regex("\\s", var.auth_client_id))
+    error_message = "auth_client_id must not contain whitespace."
+  }
+
+  validation {
+    condition     = !var.auth_allow_no_audience || var.auth_client_id != ""
+    error_message = "auth_allow_no_audience = true needs auth_client_id."
   }
 }
 
