@@ -166,6 +166,66 @@ def test_required_apis_are_enabled() -> None:
     assert tf.resource("google_project_service", "enabled")["for_each"] == "${toset(local.apis)}"
 
 
+# Resource type prefix -> the API its calls go to. A new google_* type fails the test below until
+# it is listed here, so nobody adds a resource without asking which API it needs enabled first.
+API_OF_TYPE = {
+    "google_compute_": "compute.googleapis.com",
+    "google_firestore_": "firestore.googleapis.com",
+    "google_cloudfunctions2_": "cloudfunctions.googleapis.com",
+    "google_cloud_run_v2_": "run.googleapis.com",
+    "google_cloud_scheduler_": "cloudscheduler.googleapis.com",
+    "google_storage_": "storage.googleapis.com",
+    "google_artifact_registry_": "artifactregistry.googleapis.com",
+    "google_service_account": "iam.googleapis.com",
+    "google_project_iam_": "cloudresourcemanager.googleapis.com",
+}
+ENABLEMENT = "google_project_service.enabled"
+_REFERENCE = re.compile(r"\b(?:data\.\w+\.\w+|google_\w+\.\w+|local\.\w+)")
+
+
+def dependencies(tf: Terraform) -> dict[str, set[str]]:
+    """Every resource, data source and local -> what it names (references and depends_on alike)."""
+    nodes: dict[str, Any] = {f"local.{name}": value for name, value in tf.locals.items()}
+    nodes |= {f"{type_}.{name}": body for type_, named in tf.resources.items() for name, body in named.items()}
+    nodes |= {f"data.{type_}.{name}": body for type_, named in tf.data.items() for name, body in named.items()}
+    return {node: {ref for text in strings(body) for ref in _REFERENCE.findall(text)} - {node}
+            for node, body in nodes.items()}
+
+
+def waits_for(graph: dict[str, set[str]], start: str, target: str) -> bool:
+    """Whether Terraform orders ``start`` after ``target``: a path of references or depends_on."""
+    seen, todo = set(), [start]
+    while todo:
+        node = todo.pop()
+        if node == target:
+            return True
+        if node not in seen:
+            seen.add(node)
+            todo.extend(graph.get(node, ()))
+    return False
+
+
+def test_every_resource_that_calls_a_google_api_waits_for_its_enablement() -> None:
+    tf = terraform()
+    graph = dependencies(tf)
+    apis = set(tf.locals["apis"])
+    checked = []
+    for type_, named in tf.resources.items():
+        if not type_.startswith("google_") or type_ == "google_project_service":
+            continue
+        api = next((api for prefix, api in API_OF_TYPE.items() if type_.startswith(prefix)), None)
+        assert api, f"{type_}: which API does it call? Add its prefix to API_OF_TYPE"
+        assert api in apis, f"{type_} calls {api}, which infra/apis.tf does not enable"
+        for name in named:
+            assert waits_for(graph, f"{type_}.{name}", ENABLEMENT), (
+                f"{type_}.{name} can run before {api} is enabled on an empty project: "
+                f"add depends_on = [{ENABLEMENT}]")
+            checked.append(f"{type_}.{name}")
+    # The three that named nothing else and so raced the Compute API (issue 16).
+    assert {"google_compute_managed_ssl_certificate.front_door", "google_compute_ssl_policy.front_door",
+            "google_compute_url_map.https_redirect"} <= set(checked)
+
+
 def test_outputs_give_the_base_url_function_urls_and_service_accounts() -> None:
     assert {"base_url", "function_urls", "service_accounts"} <= set(terraform().outputs)
 
