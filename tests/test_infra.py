@@ -32,7 +32,12 @@ ROOT = Path(__file__).resolve().parent.parent
 INFRA = ROOT / "infra"
 CLOUDBUILD = ROOT / "cloudbuild.yaml"
 
-RUNTIME_ROLES = {"roles/aiplatform.user", "roles/datastore.user", "roles/logging.logWriter"}
+# serviceUsageConsumer: the model listing sends x-goog-user-project, which needs serviceusage.services.use.
+RUNTIME_ROLES = {"roles/aiplatform.user", "roles/datastore.user", "roles/logging.logWriter",
+                 "roles/serviceusage.serviceUsageConsumer"}
+# Google's list for a custom build service account of Cloud Run functions (artifactregistry.writer is
+# granted on the image repository only).
+BUILDER_ROLES = {"roles/logging.logWriter", "roles/storage.objectAdmin"}
 REQUIRED_APIS = {
     "cloudfunctions.googleapis.com", "run.googleapis.com", "cloudbuild.googleapis.com",
     "artifactregistry.googleapis.com", "aiplatform.googleapis.com", "firestore.googleapis.com",
@@ -331,6 +336,28 @@ def test_the_runtime_account_has_exactly_its_roles() -> None:
             assert type_ == "google_project_iam_member", f"{type_}.{name} grants the runtime account more"
             granted |= tf.roles_of(body)
     assert granted == RUNTIME_ROLES
+
+
+def roles_of_account(account: str) -> set[str]:
+    """Every role any IAM binding of infra/ grants the service account ``account``."""
+    tf = terraform()
+    return {role for _, _, body in tf.iam_bindings() if f"google_service_account.{account}." in body["member"]
+            for role in tf.roles_of(body)}
+
+
+def test_the_runtime_account_may_name_the_project_as_the_listings_quota_project() -> None:
+    # The code sends the header, so the role that makes it legal must be granted, or Vertex refuses
+    # the listing and /health reads "degraded".
+    source = (ROOT / "functions" / "vertexchat" / "models.py").read_text()
+    assert '"x-goog-user-project"' in source
+    assert "roles/serviceusage.serviceUsageConsumer" in roles_of_account("runtime")
+
+
+def test_the_build_account_has_what_google_documents() -> None:
+    tf = terraform()
+    assert roles_of_account("builder") == BUILDER_ROLES | {"roles/artifactregistry.writer"}
+    repo_grant = tf.resource("google_artifact_registry_repository_iam_member", "builder")
+    assert repo_grant["repository"] == "${google_artifact_registry_repository.functions.name}"
 
 
 def test_the_scheduler_account_may_only_invoke_health() -> None:
