@@ -625,3 +625,45 @@ def test_cloudbuild_deploys_with_terraform_apply_on_the_remote_state() -> None:
     assert re.search(r"terraform init .*-backend-config=\"?bucket=\$\{_TF_STATE_BUCKET\}", commands)
     assert "terraform apply" in commands
     assert "-auto-approve" in commands
+
+
+# ---- one state location -------------------------------------------------------------------
+
+STATE_PREFIX = "vertexchat"
+READMES = (ROOT / "README.md", INFRA / "README.md")
+BOOTSTRAP_APIS = "gcloud services enable serviceusage.googleapis.com cloudresourcemanager.googleapis.com"
+
+
+def init_backends(text: str) -> list[dict[str, str]]:
+    """The -backend-config pairs of every `terraform init` command in ``text``."""
+    return [dict(re.findall(r'-backend-config="?(\w+)=([^"\s]+)"?', line))
+            for line in text.splitlines() if re.search(r"\bterraform init\b", line)]
+
+
+def test_both_readmes_and_cloud_build_use_one_state_location() -> None:
+    with (INFRA / "versions.tf").open() as file:
+        versions = hcl2.load(file, serialization_options=SerializationOptions(strip_string_quotes=True))
+    backend = versions["terraform"][0]["backend"][0]["gcs"]
+    assert backend["prefix"] == STATE_PREFIX  # an init that forgets the prefix still lands here
+
+    for readme in READMES:
+        inits = init_backends(readme.read_text())
+        assert inits, f"{readme.name} never runs terraform init"
+        assert inits == [{"bucket": "$PROJECT-tfstate", "prefix": STATE_PREFIX}] * len(inits), (readme.name, inits)
+
+    build = cloudbuild()
+    assert build["substitutions"]["_TF_STATE_PREFIX"] == STATE_PREFIX
+    assert init_backends(script(step("deploy"))) == [{"bucket": "${_TF_STATE_BUCKET}",
+                                                     "prefix": "${_TF_STATE_PREFIX}"}]
+    # The trigger's bucket and the settings file Cloud Build reads are where the READMEs put them.
+    guide = (INFRA / "README.md").read_text()
+    assert "--substitutions=_TF_STATE_BUCKET=$PROJECT-tfstate" in guide
+    assert "gs://${_TF_STATE_BUCKET}/${_TF_STATE_PREFIX}/terraform.tfvars" in script(step("settings"))
+    assert f"gs://$PROJECT-tfstate/{STATE_PREFIX}/terraform.tfvars" in guide
+
+
+@pytest.mark.parametrize("readme", READMES, ids=lambda path: str(path.relative_to(ROOT)))
+def test_the_deploy_steps_enable_the_apis_terraform_needs_before_init(readme: Path) -> None:
+    text = readme.read_text()
+    assert BOOTSTRAP_APIS in text, f"{readme.name} skips enabling Service Usage and Resource Manager"
+    assert text.index(BOOTSTRAP_APIS) < text.index("terraform init")
