@@ -99,6 +99,9 @@ resource "google_compute_managed_ssl_certificate" "front_door" {
   lifecycle {
     create_before_destroy = true
   }
+
+  # It names no other resource, so nothing else would make it wait for the Compute API.
+  depends_on = [google_project_service.enabled]
 }
 
 resource "google_compute_ssl_policy" "front_door" {
@@ -108,6 +111,8 @@ resource "google_compute_ssl_policy" "front_door" {
   name            = "${var.name_prefix}-tls12"
   profile         = "MODERN"
   min_tls_version = "TLS_1_2"
+
+  depends_on = [google_project_service.enabled]
 }
 
 resource "google_compute_target_https_proxy" "front_door" {
@@ -143,6 +148,8 @@ resource "google_compute_url_map" "https_redirect" {
     strip_query            = false
     redirect_response_code = "PERMANENT_REDIRECT"
   }
+
+  depends_on = [google_project_service.enabled]
 }
 
 resource "google_compute_target_http_proxy" "front_door" {

@@ -66,6 +66,8 @@ locals {
     AUTH_ISSUER                 = var.auth_issuer
     AUTH_AUDIENCE               = var.auth_audience
     AUTH_JWKS_URL               = var.auth_jwks_url
+    AUTH_ALLOW_NO_AUDIENCE      = tostring(var.auth_allow_no_audience)
+    AUTH_CLIENT_ID              = var.auth_client_id
     AUTH_FIREBASE_PROJECT       = var.auth_firebase_project
     SESSION_TTL_DAYS            = tostring(var.session_ttl_days)
     FIRESTORE_DATABASE          = google_firestore_database.main.name

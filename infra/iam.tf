@@ -1,5 +1,6 @@
 # Three service accounts, each with only what its job needs:
-#   runtime   - the functions' identity: call Vertex AI, read and write Firestore, write logs.
+#   runtime   - the functions' identity: call Vertex AI, read and write Firestore, write logs, and
+#               name this project as the quota project of the model listing.
 #   builder   - Cloud Build's identity while it turns the source into images.
 #   scheduler - Cloud Scheduler's identity for the health ping: may invoke the health function only
 #               (that binding lives in functions.tf, next to the function).
@@ -9,11 +10,18 @@ locals {
     "roles/aiplatform.user",
     "roles/datastore.user",
     "roles/logging.logWriter",
+    # Model Garden's listing URL names no project, so the functions send x-goog-user-project
+    # (functions/vertexchat/models.py) to bill and rate-limit it in this project, like the chat
+    # calls; that header needs serviceusage.services.use, which only this role of the three grants.
+    "roles/serviceusage.serviceUsageConsumer",
   ]
-  # Read the uploaded source and write build logs; image pushes are granted on the repository alone.
+  # What Google documents for a custom build service account of Cloud Run functions
+  # (https://cloud.google.com/run/docs/configuring/services/build-service-account): logs, and
+  # Storage Object Admin to fetch the source and stage the build. Image pushes are granted on
+  # the repository alone (artifactregistry.writer in source.tf).
   builder_roles = [
     "roles/logging.logWriter",
-    "roles/storage.objectViewer",
+    "roles/storage.objectAdmin",
   ]
 }
 

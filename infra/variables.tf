@@ -111,8 +111,35 @@ variable "auth_audience" {
   }
 
   validation {
-    condition     = var.auth_mode != "oidc" || var.auth_audience != ""
-    error_message = "auth_mode = \"oidc\" needs auth_audience."
+    condition     = var.auth_mode != "oidc" || var.auth_audience != "" || var.auth_allow_no_audience
+    error_message = "auth_mode = \"oidc\" needs auth_audience (or, for an issuer whose tokens carry no aud, auth_allow_no_audience = true with auth_client_id)."
+  }
+}
+
+variable "auth_allow_no_audience" {
+  description = "auth_mode oidc: also accept tokens of auth_issuer that carry no `aud` (AUTH_ALLOW_NO_AUDIENCE), e.g. WorkOS AuthKit access tokens. Needs auth_client_id; the issuer is still checked and a token with an `aud` must still match auth_audience."
+  type        = bool
+  default     = false
+
+  validation {
+    condition     = !var.auth_allow_no_audience || var.auth_mode == "oidc"
+    error_message = "auth_allow_no_audience applies to auth_mode = \"oidc\" only."
+  }
+}
+
+variable "auth_client_id" {
+  description = "auth_mode oidc: your application's client id at the issuer (AUTH_CLIENT_ID); a token's client_id or azp claim, when present, must equal it. Required with auth_allow_no_audience."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = !can(regex("\\s", var.auth_client_id))
+    error_message = "auth_client_id must not contain whitespace."
+  }
+
+  validation {
+    condition     = !var.auth_allow_no_audience || var.auth_client_id != ""
+    error_message = "auth_allow_no_audience = true needs auth_client_id."
   }
 }
 
@@ -213,6 +240,17 @@ variable "chat_memory" {
     condition     = can(regex("^[0-9]+(Mi|Gi)$", var.chat_memory))
     error_message = "chat_memory must be a quantity such as 512Mi or 1Gi."
   }
+
+  # Cloud Run's memory range for the CPU (cloud_run_sizes.tf). A malformed value is left to the rules above.
+  validation {
+    condition     = try(tonumber(regex("^[0-9]+", var.chat_memory)) * (endswith(var.chat_memory, "Gi") ? 1024 : 1) <= max([for s in local.cloud_run_sizes : s.max_mib if tonumber(var.chat_cpu) >= s.cpu]...), true)
+    error_message = "chat_memory = \"${var.chat_memory}\" is more than Cloud Run allows with chat_cpu = \"${var.chat_cpu}\": at most 512Mi below 0.5 vCPU, 1Gi below 1, 4Gi at 1, 8Gi at 2, 16Gi at 4, 24Gi at 6, 32Gi at 8."
+  }
+
+  validation {
+    condition     = try(tonumber(regex("^[0-9]+", var.chat_memory)) * (endswith(var.chat_memory, "Gi") ? 1024 : 1) >= max([for s in local.cloud_run_sizes : s.min_mib if tonumber(var.chat_cpu) >= s.cpu]...), true)
+    error_message = "chat_memory = \"${var.chat_memory}\" is less than Cloud Run allows with chat_cpu = \"${var.chat_cpu}\": at least 128Mi, 2Gi at 4 vCPU, 4Gi at 6 or 8."
+  }
 }
 
 variable "chat_cpu" {
@@ -220,9 +258,10 @@ variable "chat_cpu" {
   type        = string
   default     = "1"
 
+  # Cloud Run takes whole vCPUs from 1 up (1, 2, 4, 6, 8); concurrency above 1 needs at least 1.
   validation {
-    condition     = can(tonumber(var.chat_cpu)) && try(tonumber(var.chat_cpu) >= 1 && tonumber(var.chat_cpu) <= 8, false)
-    error_message = "chat_cpu must be a number of vCPUs from 1 to 8."
+    condition     = try(can(regex(local.cloud_run_cpu_pattern, var.chat_cpu)) && tonumber(var.chat_cpu) >= 1, false)
+    error_message = "chat_cpu must be 1, 2, 4, 6 or 8 vCPUs (Cloud Run takes no fractions above 1, and chat's concurrency needs at least 1)."
   }
 }
 
@@ -246,6 +285,17 @@ variable "light_memory" {
     condition     = can(regex("^[0-9]+(Mi|Gi)$", var.light_memory))
     error_message = "light_memory must be a quantity such as 256Mi or 512Mi."
   }
+
+  # Cloud Run's memory range for the CPU (cloud_run_sizes.tf). A malformed value is left to the rules above.
+  validation {
+    condition     = try(tonumber(regex("^[0-9]+", var.light_memory)) * (endswith(var.light_memory, "Gi") ? 1024 : 1) <= max([for s in local.cloud_run_sizes : s.max_mib if tonumber(var.light_cpu) >= s.cpu]...), true)
+    error_message = "light_memory = \"${var.light_memory}\" is more than Cloud Run allows with light_cpu = \"${var.light_cpu}\": at most 512Mi below 0.5 vCPU, 1Gi below 1, 4Gi at 1, 8Gi at 2, 16Gi at 4, 24Gi at 6, 32Gi at 8."
+  }
+
+  validation {
+    condition     = try(tonumber(regex("^[0-9]+", var.light_memory)) * (endswith(var.light_memory, "Gi") ? 1024 : 1) >= max([for s in local.cloud_run_sizes : s.min_mib if tonumber(var.light_cpu) >= s.cpu]...), true)
+    error_message = "light_memory = \"${var.light_memory}\" is less than Cloud Run allows with light_cpu = \"${var.light_cpu}\": at least 128Mi, 2Gi at 4 vCPU, 4Gi at 6 or 8."
+  }
 }
 
 variable "light_cpu" {
@@ -253,9 +303,10 @@ variable "light_cpu" {
   type        = string
   default     = "0.333"
 
+  # Cloud Run: 0.08 to 0.999 vCPU in steps of 0.001, else 1, 2, 4, 6 or 8.
   validation {
-    condition     = can(tonumber(var.light_cpu)) && try(tonumber(var.light_cpu) > 0 && tonumber(var.light_cpu) <= 8, false)
-    error_message = "light_cpu must be a number of vCPUs such as 0.167, 0.333 or 1."
+    condition     = try(can(regex(local.cloud_run_cpu_pattern, var.light_cpu)) && tonumber(var.light_cpu) >= local.cloud_run_min_cpu, false)
+    error_message = "light_cpu must be 0.08 to 0.999 vCPU (at most three decimals, e.g. 0.167 or 0.333), or 1, 2, 4, 6 or 8."
   }
 }
 

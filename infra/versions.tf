@@ -14,9 +14,14 @@ terraform {
     }
   }
 
-  # Remote state in a bucket you create once (see README.md):
-  #   terraform init -backend-config=bucket=BUCKET [-backend-config=prefix=vertexchat]
-  backend "gcs" {}
+  # Remote state in a bucket you create once (see README.md), always under one prefix:
+  #   terraform init -backend-config="bucket=$PROJECT-tfstate" -backend-config="prefix=vertexchat"
+  # The prefix is also the default here, so an init that forgets it still finds the same state
+  # that Cloud Build (cloudbuild.yaml, _TF_STATE_PREFIX) applies. A second deployment in the same
+  # bucket passes its own prefix.
+  backend "gcs" {
+    prefix = "vertexchat"
+  }
 }
 
 provider "google" {

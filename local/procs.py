@@ -23,6 +23,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 FUNCTIONS_DIR = ROOT / "functions"
+# What start_function() asks a function before calling it ready.
+READINESS_PATH = "/openapi.json"
 
 
 class StartError(RuntimeError):
@@ -136,7 +138,10 @@ def start_function(target: str, *, port: int, env: Mapping[str, str], log_path: 
     cmd = [_bin("functions-framework"), "--target", target, "--source", str(FUNCTIONS_DIR / "main.py"),
            "--host", "127.0.0.1", "--port", str(port)]
     proc = start(f"function {target}", cmd, env=full_env, cwd=FUNCTIONS_DIR, log_path=log_path)
-    wait_http(proc, f"http://127.0.0.1:{port}/__vertexchat_ready", ok=lambda status: True)
+    # Ready means routed and answering: every function serves its OpenAPI document, publicly,
+    # with 200 and without touching Vertex or Firestore. (A made-up path would answer 404 and
+    # put a WARNING line at the top of every `make run`.)
+    wait_http(proc, f"http://127.0.0.1:{port}{READINESS_PATH}", ok=lambda status: status == 200)
     return proc
 
 

@@ -122,3 +122,50 @@ def test_jwks_down_is_503_not_401(idp: IdentityProvider, verifier: TokenVerifier
     idp.down = True
     with pytest.raises(ServiceUnavailableError):
         verifier.verify(bearer(idp.token()))
+
+
+# Issuers whose tokens carry no `aud` (WorkOS AuthKit's access tokens): the explicit opt-in.
+CLIENT_ID = "client_01HXYZ"
+
+
+@pytest.fixture
+def no_aud_verifier(idp: IdentityProvider) -> TokenVerifier:
+    return TokenVerifier(issuer=ISSUER, audience="", jwks_url=idp.jwks_url, allow_no_audience=True,
+                         client_id=CLIENT_ID)
+
+
+def test_a_token_without_aud_is_accepted_only_where_that_is_configured(
+        idp: IdentityProvider, verifier: TokenVerifier, no_aud_verifier: TokenVerifier) -> None:
+    token = bearer(idp.token("user_01HBEQ", aud=None, sid="session_01HQ", org_id="org_01HR"))
+
+    assert no_aud_verifier.verify(token).subject == "user_01HBEQ"
+    with pytest.raises(AuthenticationError, match="required claim"):
+        verifier.verify(token)  # the setting off: aud is required
+
+
+def test_without_aud_the_issuer_is_still_pinned(idp: IdentityProvider, no_aud_verifier: TokenVerifier) -> None:
+    with pytest.raises(AuthenticationError, match="wrong issuer"):
+        no_aud_verifier.verify(bearer(idp.token(aud=None, iss="https://api.workos.example/other")))
+    with pytest.raises(AuthenticationError, match="required claim"):
+        no_aud_verifier.verify(bearer(idp.token(aud=None, iss=None)))
+
+
+@pytest.mark.parametrize("audience", ["", AUDIENCE])
+def test_an_aud_the_deployment_does_not_expect_is_never_waved_through(idp: IdentityProvider, audience: str) -> None:
+    verifier = TokenVerifier(issuer=ISSUER, audience=audience, jwks_url=idp.jwks_url, allow_no_audience=True,
+                             client_id=CLIENT_ID)
+    with pytest.raises(AuthenticationError, match="wrong audience"):
+        verifier.verify(bearer(idp.token(aud="someone-else")))
+    if audience:
+        assert verifier.verify(bearer(idp.token("user-aud", aud=audience))).subject == "user-aud"
+
+
+@pytest.mark.parametrize("claim", ["client_id", "azp"])
+def test_a_client_id_claim_must_name_our_client(idp: IdentityProvider, no_aud_verifier: TokenVerifier,
+                                                claim: str) -> None:
+    ours = idp.token("user-ours", aud=None, **{claim: CLIENT_ID})
+    theirs = idp.token("user-theirs", aud=None, **{claim: "client_someone_else"})
+
+    assert no_aud_verifier.verify(bearer(ours)).subject == "user-ours"
+    with pytest.raises(AuthenticationError, match="another client"):
+        no_aud_verifier.verify(bearer(theirs))

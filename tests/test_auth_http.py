@@ -188,6 +188,9 @@ def test_a_preflight_needs_no_token(secured_api: FunctionServer) -> None:
     ({"AUTH_MODE": "none"}, "AUTH_MODE=none"),
     ({"AUTH_MODE": ""}, "AUTH_MODE must be set"),
     ({"AUTH_MODE": "oidc", "AUTH_ISSUER": ISSUER}, "AUTH_AUDIENCE"),
+    # Tokens without aud only with the client id that then ties them to this application.
+    ({"AUTH_MODE": "oidc", "AUTH_ISSUER": ISSUER, "AUTH_JWKS_URL": "https://issuer.test/jwks",
+      "AUTH_ALLOW_NO_AUDIENCE": "true"}, "AUTH_CLIENT_ID"),
 ])
 def test_a_deployed_function_refuses_to_start_open(function_env: dict[str, str], tmp_path: Path,
                                                    env: dict[str, str], named: str) -> None:
@@ -195,3 +198,42 @@ def test_a_deployed_function_refuses_to_start_open(function_env: dict[str, str],
     with pytest.raises(procs.StartError, match=named):
         procs.start_function("api", port=procs.free_port(), env={**deployed, "K_SERVICE": "vertexchat-api", **env},
                              log_path=tmp_path / "function.log")
+
+
+def workos_like(idp: IdentityProvider, **claims: object) -> str:
+    """An access token shaped like WorkOS AuthKit's: no `aud`, a session and an organization."""
+    return idp.token("user_01HBEQKA6K4QJAS93VPE39W1JT", aud=None, sid="session_01HQSXZGF8FHF7A9ZZFCW4387R",
+                     org_id="org_01HRDMC6CM357W30QMHMQ96Q0S", role="member", **claims)
+
+
+def test_a_token_without_aud_works_only_where_configured(start_function: Callable[..., FunctionServer],
+                                                         sim: VertexSimulator) -> None:
+    idp = IdentityProvider()
+    try:
+        no_aud = {**idp.env(), "AUTH_AUDIENCE": "", "AUTH_ALLOW_NO_AUDIENCE": "true", "AUTH_CLIENT_ID": "client_01"}
+        accepting = start_function(**no_aud)
+        strict = start_function(**idp.env())
+        other_issuer = start_function(**{**no_aud, "AUTH_ISSUER": "https://another.issuer.example"})
+        token = workos_like(idp)
+        sim.script({"text": "Hi from WorkOS"})
+
+        client = openai.OpenAI(base_url=f"{accepting.url}/v1", api_key=token, max_retries=0, timeout=30)
+        reply = client.chat.completions.create(**HELLO)  # type: ignore[call-overload]
+        listed = requests.get(f"{accepting.url}/v1/models", headers={"Authorization": f"Bearer {token}"}, timeout=30)
+        refused_off = requests.get(f"{strict.url}/v1/models", headers={"Authorization": f"Bearer {token}"},
+                                   timeout=30)
+        refused_iss = requests.get(f"{other_issuer.url}/v1/models", headers={"Authorization": f"Bearer {token}"},
+                                   timeout=30)
+        foreign_aud = requests.get(f"{accepting.url}/v1/models", timeout=30, headers={
+            "Authorization": f"Bearer {idp.token(aud='someone-else')}"})
+        foreign_client = requests.get(f"{accepting.url}/v1/models", timeout=30, headers={
+            "Authorization": f"Bearer {workos_like(idp, client_id='client_someone_else')}"})
+    finally:
+        idp.stop()
+
+    assert reply.choices[0].message.content == "Hi from WorkOS"
+    assert listed.status_code == 200
+    for refused, reason in ((refused_off, "required claim"), (refused_iss, "wrong issuer"),
+                            (foreign_aud, "wrong audience"), (foreign_client, "another client")):
+        assert_refused(refused, token)
+        assert reason in refused.json()["error"]["message"]

@@ -36,15 +36,19 @@ def test_malformed_listing_entries_are_skipped() -> None:
 
 
 def test_entries_are_openai_model_objects_with_what_the_table_knows() -> None:
-    entries = {e["id"]: e for e in build(LISTED).entries()}
+    entries = {e["id"]: e for e in build([*LISTED, "claude-3-5-haiku@20241022"]).entries()}
 
     sonnet = entries["claude-sonnet-4-5@20250929"]
     assert sonnet == {
         "id": "claude-sonnet-4-5@20250929", "object": "model", "created": 1759104000, "owned_by": "anthropic",
-        "context_window": 200_000, "max_output_tokens": 64_000,
-        "capabilities": {"vision": True, "tools": True, "thinking": True, "json_schema": True},
+        "context_window": 200_000, "context_length": 200_000, "max_output_tokens": 64_000,
+        "capabilities": ["chat", "streaming", "vision", "tools", "thinking", "json_schema"],
+        "supports": {"vision": True, "tools": True, "thinking": True, "json_schema": True},
     }
-    assert entries["claude-sonnet-4-5@20250929-1m"]["context_window"] == 1_000_000
+    long = entries["claude-sonnet-4-5@20250929-1m"]
+    assert long["context_window"] == long["context_length"] == 1_000_000
+    # Text-only Claude 3.5 Haiku: the list names only what it can do.
+    assert entries["claude-3-5-haiku@20241022"]["capabilities"] == ["chat", "streaming", "tools", "json_schema"]
 
 
 def test_entries_are_newest_first() -> None:

@@ -75,3 +75,21 @@ def test_every_documented_variable_is_in_the_readme() -> None:
     text = readme.read_text(encoding="utf-8")
     missing = [name for name in config.ENV_VARS if f"`{name}`" not in text]
     assert not missing, f"README configuration table lacks {missing}"
+
+
+OIDC = {"AUTH_MODE": "oidc", "AUTH_ISSUER": "https://api.workos.com", "AUTH_JWKS_URL": "https://api.workos.com/sso/jwks/c"}
+
+
+def test_oidc_without_aud_is_an_explicit_setting_that_needs_the_client_id() -> None:
+    settings = config.load({**OIDC, "AUTH_ALLOW_NO_AUDIENCE": "true", "AUTH_CLIENT_ID": "client_01"})
+    assert (settings.auth_allow_no_audience, settings.auth_client_id, settings.auth_audience) == (
+        True, "client_01", "")
+    assert config.load({**OIDC, "AUTH_AUDIENCE": "api"}).auth_allow_no_audience is False
+    with pytest.raises(config.ConfigError, match="needs AUTH_CLIENT_ID"):
+        config.load({**OIDC, "AUTH_ALLOW_NO_AUDIENCE": "true"})
+    with pytest.raises(config.ConfigError, match=r"needs AUTH_AUDIENCE \(or.*AUTH_ALLOW_NO_AUDIENCE=true"):
+        config.load(OIDC)
+    with pytest.raises(config.ConfigError, match="AUTH_ALLOW_NO_AUDIENCE"):
+        config.load({**OIDC, "AUTH_AUDIENCE": "api", "AUTH_ALLOW_NO_AUDIENCE": "sometimes"})
+    with pytest.raises(config.ConfigError, match="AUTH_MODE=oidc"):
+        config.load({"AUTH_MODE": "firebase", "GOOGLE_CLOUD_PROJECT": "p", "AUTH_ALLOW_NO_AUDIENCE": "true"})

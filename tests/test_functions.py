@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from collections.abc import Callable
@@ -82,3 +83,18 @@ def test_simulator_can_never_be_selected_on_cloud_run(function_env: dict[str, st
     with pytest.raises(procs.StartError, match="VERTEXCHAT_SIMULATOR"):
         procs.start_function("api", port=port, env={**function_env, "K_SERVICE": "chat"},
                              log_path=tmp_path / "function.log")
+
+
+@pytest.mark.parametrize("target", ["api", "chat_completions", "health"])
+def test_start_up_logs_no_warning(function_env: dict[str, str], tmp_path: Path, target: str) -> None:
+    """`make run` and the tests wait for readiness; that probe must not read like an error."""
+    log_path = tmp_path / "function.log"
+    proc = procs.start_function(target, port=procs.free_port(), env=function_env, log_path=log_path)
+    try:
+        lines = [json.loads(line) for line in proc.output().splitlines() if line.startswith("{")]
+    finally:
+        proc.stop()
+    probes = [line for line in lines if line.get("logger") == "vertexchat.request"]
+    assert [(p["method"], p["route"], p["status"], p["severity"]) for p in probes] == [
+        ("GET", "openapi", 200, "INFO")]
+    assert not [line for line in lines if line["severity"] in ("WARNING", "ERROR", "CRITICAL")]

@@ -30,7 +30,7 @@ PURE = (
     "vertexchat.openai_chat.schema", "vertexchat.openai_chat.request", "vertexchat.openai_chat.conversation",
     "vertexchat.openai_chat.reply", "vertexchat.openai_chat.chunks",
     "vertexchat.sessions.ids", "vertexchat.sessions.cursors", "vertexchat.sessions.records",
-    "vertexchat.sessions.transcript", "vertexchat.sessions.claims",
+    "vertexchat.sessions.transcript", "vertexchat.sessions.claims", "vertexchat.sessions.atoms_compat",
     "vertexchat.upstream.endpoints", "vertexchat.upstream.sse", "vertexchat.openapi_schemas",
 )
 # Only the upstream adapter talks to Vertex: these libraries are imported nowhere else.

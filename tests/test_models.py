@@ -189,8 +189,10 @@ def test_openai_sdk_lists_and_retrieves_models(client: openai.OpenAI) -> None:
     assert all(m.object == "model" and m.created > 0 for m in listed.data)
     sonnet = client.models.retrieve("claude-sonnet-4-5@20250929")
     assert sonnet.id == "claude-sonnet-4-5@20250929"
-    assert (sonnet.model_extra or {})["capabilities"]["vision"] is True
-    assert (sonnet.model_extra or {})["context_window"] == 200_000
+    extra = sonnet.model_extra or {}
+    assert extra["supports"]["vision"] is True
+    assert extra["context_window"] == extra["context_length"] == 200_000
+    assert {"chat", "streaming", "tools", "vision"} <= set(extra["capabilities"])
     assert client.models.retrieve("claude-sonnet-4").id == "claude-sonnet-4"
 
 
@@ -221,7 +223,9 @@ def test_the_models_function_serves_its_root_and_only_its_routes(start_function:
     assert root.json()["object"] == "list"
     assert one.json()["id"] == "claude-haiku-4-5@20251001"
     assert chat(server, "claude-haiku-4-5@20251001").status_code == 404
-    assert requests.post(f"{server.url}/v1/models", json={}, timeout=10).status_code == 405
+    refused = requests.post(f"{server.url}/v1/models", json={}, timeout=10)
+    assert refused.status_code == 405
+    assert refused.headers["Allow"] == "GET, OPTIONS"  # RFC 9110: a 405 names what is allowed
 
 
 def test_listing_follows_every_page(start_function: Callable[..., FunctionServer], sim: VertexSimulator) -> None:

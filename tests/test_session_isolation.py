@@ -77,11 +77,11 @@ def test_the_sessions_routes_hide_alices_session_from_bob(alice: User, bob: User
     assert not_found(got)
     assert not_found(patched)
     assert not_found(messages)
-    # DELETE is idempotent, so it answers 200 as for a missing session: and deletes nothing.
-    assert deleted.status_code == 200
+    assert not_found(deleted)  # and it deletes nothing
     # Exactly what a session that never existed answers: nothing tells Bob it is there.
     missing = str(uuid.uuid4())
-    for response, method, suffix in ((got, "GET", ""), (patched, "PATCH", ""), (messages, "GET", "/messages")):
+    for response, method, suffix in ((got, "GET", ""), (patched, "PATCH", ""), (messages, "GET", "/messages"),
+                                     (deleted, "DELETE", "")):
         kwargs = {"json": {"title": "pwned"}} if method == "PATCH" else {}
         twin = bob.call(method, f"/v1/sessions/{missing}{suffix}", **kwargs)
         assert response.text.replace(alices_session, "?") == twin.text.replace(missing, "?")

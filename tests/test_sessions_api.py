@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import time
 import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import requests
@@ -14,6 +16,7 @@ import requests
 from local import procs
 from tests.harness import FunctionServer
 from vertexchat.sessions.ids import legacy_uuid
+from vertexchat.sessions.records import Usage
 from vertexchat.sessions.store import SessionStore
 
 ME = "local-user"  # the identity every request has until authentication sets one
@@ -105,8 +108,7 @@ def test_get_patch_delete(url: str) -> None:
     assert replaced.json()["title"] == "new"
     assert got.json()["title"] == "new"
     assert deleted.json() == {"id": session_id, "object": "chat.session.deleted", "deleted": True}
-    assert again.status_code == 200
-    assert again.json() == deleted.json()
+    assert error_of(again) == (404, "not_found", "session_id")  # gone: nothing left to delete
     assert error_of(gone) == (404, "not_found", "session_id")
 
 
@@ -122,10 +124,15 @@ def test_someone_elses_session_looks_exactly_like_a_missing_one(url: str, sessio
         assert error_of(a) == error_of(b) == (404, "not_found", "session_id")
         assert a.json()["error"]["message"].replace(theirs, "?") == b.json()["error"]["message"].replace(missing, "?")
     messages = requests.get(f"{url}/v1/sessions/{theirs}/messages", timeout=10)
-    deleted = requests.delete(f"{url}/v1/sessions/{theirs}", timeout=10)
     assert error_of(messages)[0] == 404
-    assert deleted.status_code == 200
+    # DELETE as well: someone else's session answers exactly like a missing one, and survives.
+    deleted = requests.delete(f"{url}/v1/sessions/{theirs}", timeout=10)
+    absent = requests.delete(f"{url}/v1/sessions/{missing}", timeout=10)
+    assert error_of(deleted) == error_of(absent) == (404, "not_found", "session_id")
+    assert deleted.json()["error"]["message"].replace(theirs, "?") == absent.json()["error"]["message"].replace(
+        missing, "?")
     assert session_store.get_session(theirs, "someone-else").title == "private"
+    assert [m.message["content"] for m in session_store.transcript(theirs, "someone-else")] == ["secret"]
 
 
 @pytest.mark.parametrize("raw", [SEED_ID, "not-a-uuid", "6f1c0e4e2a8b4c559a570d7c2f2b1e3a", "%01"])
@@ -184,7 +191,8 @@ def test_compat_get_accepts_the_legacy_id(url: str, session_store: SessionStore)
     assert by_legacy.status_code == 200, by_legacy.text
     body = by_legacy.json()
     assert (body["session"]["id"], body["session"]["legacy_id"]) == (session_id, SEED_ID)
-    assert [m["content"] for m in body["messages"]] == ["hi", "hello"]
+    assert [(m["message_index"], m["role"], m["content"]) for m in body["messages"]] == [
+        (0, "user", "hi"), (1, "assistant", "hello")]
     assert by_uuid.json() == body
 
 
@@ -208,7 +216,11 @@ def test_the_sessions_function_serves_its_root_and_nothing_else(start_function: 
     assert [s["id"] for s in listed.json()["data"]] == [created.json()["id"]]
     assert requests.get(f"{server.url}/v1/sessions/{created.json()['id']}", timeout=10).status_code == 200
     assert requests.get(f"{server.url}/health", timeout=10).status_code == 404
-    assert requests.put(f"{server.url}/v1/sessions", timeout=10).status_code == 405
+    refused = requests.put(f"{server.url}/v1/sessions", timeout=10)
+    assert error_of(refused) == (405, "method_not_allowed", None)
+    assert refused.headers["Allow"] == "GET, POST, OPTIONS"
+    item = requests.post(f"{server.url}/v1/sessions/{created.json()['id']}", timeout=10)
+    assert item.headers["Allow"] == "GET, PATCH, DELETE, OPTIONS"
 
 
 def test_unreachable_firestore_is_a_503_with_retry_after(start_function: Callable[..., FunctionServer]) -> None:
@@ -240,3 +252,56 @@ def test_the_sessions_function_never_imports_the_anthropic_sdk(firestore: str) -
                             timeout=60, check=False)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "ok"
+
+
+ISO_UTC = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")  # ECMAScript's date-time format
+
+
+def test_compat_routes_answer_atomsagents_shapes(url: str, session_store: SessionStore) -> None:
+    before = datetime.now(UTC)
+    session_id = create(url, title="Trip", metadata={"organization_id": "org_1", "agent_type": "chat"})["id"]
+    session_store.append(session_id, ME, [
+        {"role": "user", "content": [{"type": "text", "text": "weather?"},
+                                     {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}]},
+        {"role": "assistant", "content": None, "tool_calls": [
+            {"id": "toolu_1", "type": "function", "function": {"name": "get_weather", "arguments": "{}"}}]},
+        {"role": "tool", "tool_call_id": "toolu_1", "content": "sunny"},
+    ], request_id="r1")
+    session_store.append(session_id, ME, [{"role": "assistant", "content": "It is sunny."}], request_id="r1",
+                         model="claude-sonnet-4-5", finish_reason="stop",
+                         usage=Usage(input=10, output=5, cache_read=3, cache_write=2))
+    empty = create(url)["id"]
+
+    listed = requests.get(f"{url}/atoms/chat/sessions", timeout=10).json()
+    detail = requests.get(f"{url}/atoms/chat/sessions/{session_id}", timeout=10).json()
+
+    summaries = {s["id"]: s for s in listed["sessions"]}
+    summary = summaries[session_id]
+    assert set(summary) == {"id", "user_id", "organization_id", "title", "model", "agent_type", "created_at",
+                            "updated_at", "last_message_at", "message_count", "tokens_in", "tokens_out",
+                            "tokens_total", "metadata", "archived", "legacy_id"}
+    assert (summary["user_id"], summary["organization_id"], summary["agent_type"], summary["archived"]) == (
+        ME, "org_1", "chat", False)
+    assert (summary["message_count"], summary["tokens_in"], summary["tokens_out"], summary["tokens_total"]) == (
+        4, 15, 5, 20)
+    for field in ("created_at", "updated_at", "last_message_at"):
+        assert ISO_UTC.match(summary[field]), summary[field]
+        assert before - timedelta(seconds=1) <= datetime.fromisoformat(summary[field]) <= datetime.now(UTC)
+    assert summaries[empty]["last_message_at"] is None
+    assert detail["session"] == summary
+
+    user, call, result, reply = detail["messages"]
+    assert set(reply) == {"id", "message_index", "role", "content", "metadata", "tokens", "created_at",
+                          "updated_at"}
+    assert [m["message_index"] for m in detail["messages"]] == [0, 1, 2, 3]
+    assert uuid.UUID(reply["id"]).version == 5
+    assert len({m["id"] for m in detail["messages"]}) == 4
+    assert (user["content"], user["tokens"]) == ("weather?", None)
+    assert (call["content"], call["metadata"]["tool_calls"][0]["id"]) == ("", "toolu_1")
+    assert (result["role"], result["content"], result["metadata"]["tool_call_id"]) == ("tool", "sunny", "toolu_1")
+    assert (reply["content"], reply["tokens"], reply["metadata"]) == ("It is sunny.", 20,
+                                                                      {"seq": 3, "finish_reason": "stop"})
+    assert ISO_UTC.match(reply["created_at"])
+    assert reply["updated_at"] is None
+    # The same session on /v1 keeps OpenAI's unix seconds.
+    assert isinstance(requests.get(f"{url}/v1/sessions/{session_id}", timeout=10).json()["updated_at"], int)

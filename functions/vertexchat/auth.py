@@ -11,6 +11,15 @@ Modes (``AUTH_MODE``):
   audience the project, Google's securetoken keys.
 - ``oidc``: any OIDC provider (``AUTH_ISSUER``, ``AUTH_AUDIENCE``, ``AUTH_JWKS_URL``).
 - ``none``: local emulation only, one fixed identity; refused when deployed (config.py).
+
+Tokens without an audience (``AUTH_ALLOW_NO_AUDIENCE``, oidc only): some issuers' access
+tokens carry no ``aud`` at all (WorkOS AuthKit's). With the setting on, such a token is
+accepted, and everything else is still checked: signature, times, ``iss``. A token that does
+carry an ``aud`` must still match ``AUTH_AUDIENCE`` (with none configured it is refused: an
+audience we cannot check is never waved through). Whether ``aud`` is checked is read from the
+token itself before it is verified; the verified bytes are the same, so that cannot be forged.
+``AUTH_CLIENT_ID``, required with the setting: a ``client_id`` or ``azp`` claim, when the
+token has one, must equal it.
 """
 
 from __future__ import annotations
@@ -50,12 +59,19 @@ class Identity:
     issuer: str | None = None
 
 
-class TokenVerifier:
-    """Verifies bearer JWTs for one issuer and audience."""
+# Claims in which issuers name the client (application) a token was issued to.
+CLIENT_ID_CLAIMS = ("client_id", "azp")
 
-    def __init__(self, *, issuer: str, audience: str, jwks_url: str) -> None:
+
+class TokenVerifier:
+    """Verifies bearer JWTs for one issuer and audience (or, explicitly, tokens without one)."""
+
+    def __init__(self, *, issuer: str, audience: str, jwks_url: str, allow_no_audience: bool = False,
+                 client_id: str = "") -> None:
         self.issuer = issuer
         self.audience = audience
+        self.allow_no_audience = allow_no_audience
+        self.client_id = client_id
         # PyJWT's own refetch-on-miss is switched off (cooldown counted from the last fetch would
         # refuse a key rotated just after start-up); _refetch_for() applies ours.
         self._jwks = jwt.PyJWKClient(jwks_url, cache_jwk_set=True, lifespan=3600, timeout=5)
@@ -67,16 +83,31 @@ class TokenVerifier:
         token = bearer_token(authorization)
         key = self._signing_key(token)
         try:
+            audience = self._expected_audience(token)
+            required = ["exp", "iat", "iss", "sub"] if audience is None else ["exp", "iat", "iss", "aud", "sub"]
             claims: dict[str, Any] = jwt.decode(
-                token, key.key, algorithms=list(ALGORITHMS), audience=self.audience, issuer=self.issuer,
-                leeway=LEEWAY_SECONDS, options={"require": ["exp", "iat", "iss", "aud", "sub"]},
+                token, key.key, algorithms=list(ALGORITHMS), audience=audience, issuer=self.issuer,
+                leeway=LEEWAY_SECONDS, options={"require": required},
             )
         except jwt.PyJWTError as exc:
             raise AuthenticationError(_reason(exc)) from None
         subject = claims.get("sub")
         if not isinstance(subject, str) or not subject.strip():
             raise AuthenticationError("The bearer token has an empty subject.")
+        if self.client_id and any(claims.get(c, self.client_id) != self.client_id for c in CLIENT_ID_CLAIMS):
+            raise AuthenticationError("The bearer token was issued to another client.")
         return Identity(subject=subject, issuer=self.issuer)
+
+    def _expected_audience(self, token: str) -> str | None:
+        """The audience to check: ours, or none for a token without ``aud`` when that is allowed.
+
+        ``None`` makes PyJWT refuse any token that does carry an ``aud``, so with no
+        ``AUTH_AUDIENCE`` configured, an audience is never accepted unchecked.
+        """
+        if not self.allow_no_audience:
+            return self.audience
+        unverified = jwt.decode(token, options={"verify_signature": False})
+        return (self.audience or None) if unverified.get("aud") else None
 
     def _signing_key(self, token: str) -> jwt.PyJWK:
         try:

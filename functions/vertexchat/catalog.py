@@ -47,6 +47,13 @@ class Capabilities:
         return {"vision": self.vision, "tools": self.tools, "thinking": self.thinking,
                 "json_schema": self.json_schema}
 
+    def names(self) -> list[str]:
+        """The capabilities as a list of names, the shape OpenAI-compatible frontends read.
+
+        Every model offered chats and streams; the rest are the flags that are true.
+        """
+        return ["chat", "streaming", *(name for name, on in self.as_json().items() if on)]
+
 
 @dataclass(frozen=True, slots=True)
 class Variant:
@@ -127,9 +134,13 @@ class Model:
         entry: dict[str, Any] = {"id": as_id or self.id, "object": "model", "created": self.created,
                                  "owned_by": "anthropic"}
         if self.family is not None:
-            entry["context_window"] = self.context_window or self.family.context_window
+            window = self.context_window or self.family.context_window
+            # Two spellings of one number: ours, and OpenRouter's, which OpenAI-compatible pickers read.
+            entry["context_window"] = entry["context_length"] = window
             entry["max_output_tokens"] = self.family.max_output_tokens
-            entry["capabilities"] = self.family.capabilities.as_json()
+            # A list of names (what such pickers read), and the same facts as flags under `supports`.
+            entry["capabilities"] = self.family.capabilities.names()
+            entry["supports"] = self.family.capabilities.as_json()
         return entry
 
 

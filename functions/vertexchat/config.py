@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 T = TypeVar("T")
@@ -67,6 +67,11 @@ ENV_VARS: dict[str, tuple[str, str]] = {
     "AUTH_ISSUER": ("", "`oidc`: the expected `iss`."),
     "AUTH_AUDIENCE": ("", "`oidc`: the expected `aud`. `firebase`: defaults to the project id."),
     "AUTH_JWKS_URL": ("", "`oidc`: the issuer's JWKS URL."),
+    "AUTH_ALLOW_NO_AUDIENCE": ("false", "`oidc`: also accept tokens of `AUTH_ISSUER` that carry no `aud` (WorkOS "
+                                        "AuthKit access tokens have none). Needs `AUTH_CLIENT_ID`. The issuer is still "
+                                        "checked, and a token that has an `aud` must still match `AUTH_AUDIENCE`."),
+    "AUTH_CLIENT_ID": ("", "`oidc`: your application's client id at the issuer; a token's `client_id` or `azp` "
+                           "claim, when it has one, must equal it. Required with `AUTH_ALLOW_NO_AUDIENCE`."),
     "AUTH_FIREBASE_PROJECT": ("the project id", "`firebase`: the Firebase project whose ID tokens are accepted."),
     "CORS_ALLOWED_ORIGINS": ("", "Comma-separated origins allowed to call from a browser: exact "
                                  "(`https://app.example.com`) or one wildcard level (`https://*.example.com`)."),
@@ -116,6 +121,9 @@ class Settings:
     auth_issuer: str = ""
     auth_audience: str = ""
     auth_jwks_url: str = ""
+    # oidc: tokens without `aud` are accepted (explicitly configured; issuer and client id still pinned).
+    auth_allow_no_audience: bool = False
+    auth_client_id: str = ""
     cors_origins: tuple[str, ...] = ()
     max_image_bytes: int = 5 * 1024 * 1024
     image_fetch_timeout: float = 10.0
@@ -208,8 +216,8 @@ def _refuse_local_only(env: Mapping[str, str], deployed: bool) -> None:
             )
 
 
-def _auth(env: Mapping[str, str], deployed: bool, project: str) -> dict[str, str]:
-    """The four auth fields; an open deployment is impossible, a half-configured one fails here."""
+def _auth(env: Mapping[str, str], deployed: bool, project: str) -> dict[str, Any]:
+    """The auth fields; an open deployment is impossible, a half-configured one fails here."""
     mode = _get(env, "AUTH_MODE", "", _choice_lower(AUTH_MODES))
     if not mode:
         if deployed:
@@ -217,22 +225,39 @@ def _auth(env: Mapping[str, str], deployed: bool, project: str) -> dict[str, str
         mode = "none"
     if mode == "none" and deployed:
         raise ConfigError("AUTH_MODE=none is for local emulation only and K_SERVICE says this runs on Cloud Run.")
+    if mode == "oidc":
+        return _oidc(env)
     if mode == "firebase":
+        if _get(env, "AUTH_ALLOW_NO_AUDIENCE", False, _bool) or env.get("AUTH_CLIENT_ID", "").strip():
+            raise ConfigError("AUTH_ALLOW_NO_AUDIENCE and AUTH_CLIENT_ID are for AUTH_MODE=oidc; Firebase ID "
+                              "tokens always carry the project as their aud.")
         firebase_project = env.get("AUTH_FIREBASE_PROJECT", "").strip() or project
         if not firebase_project:
             raise ConfigError("AUTH_MODE=firebase needs AUTH_FIREBASE_PROJECT or GOOGLE_CLOUD_PROJECT.")
         return {"auth_mode": mode, "auth_issuer": f"https://securetoken.google.com/{firebase_project}",
                 "auth_audience": env.get("AUTH_AUDIENCE", "").strip() or firebase_project,
                 "auth_jwks_url": FIREBASE_JWKS_URL}
-    if mode == "oidc":
-        values = {name: env.get(name, "").strip() for name in ("AUTH_ISSUER", "AUTH_AUDIENCE", "AUTH_JWKS_URL")}
-        missing = [name for name, value in values.items() if not value]
-        if missing:
-            raise ConfigError(f"AUTH_MODE=oidc needs {', '.join(missing)}.")
-        _get(env, "AUTH_JWKS_URL", "", _url)
-        return {"auth_mode": mode, "auth_issuer": values["AUTH_ISSUER"], "auth_audience": values["AUTH_AUDIENCE"],
-                "auth_jwks_url": values["AUTH_JWKS_URL"]}
     return {"auth_mode": "none", "auth_issuer": "", "auth_audience": "", "auth_jwks_url": ""}
+
+
+def _oidc(env: Mapping[str, str]) -> dict[str, Any]:
+    """``AUTH_MODE=oidc``: issuer and keys always; an audience, or the explicit no-audience opt-in."""
+    names = ("AUTH_ISSUER", "AUTH_AUDIENCE", "AUTH_JWKS_URL", "AUTH_CLIENT_ID")
+    values = {name: env.get(name, "").strip() for name in names}
+    no_audience = _get(env, "AUTH_ALLOW_NO_AUDIENCE", False, _bool)
+    # Without an audience to check, the client id is what ties a token to this application.
+    needed = ("AUTH_ISSUER", "AUTH_JWKS_URL", "AUTH_CLIENT_ID" if no_audience else "AUTH_AUDIENCE")
+    missing = [name for name in needed if not values[name]]
+    if missing:
+        hint = ("" if no_audience else " (or, for an issuer whose tokens carry no aud, "
+                "AUTH_ALLOW_NO_AUDIENCE=true with AUTH_CLIENT_ID)")
+        raise ConfigError(f"AUTH_MODE=oidc needs {', '.join(missing)}{hint}.")
+    _get(env, "AUTH_JWKS_URL", "", _url)
+    if any(ch.isspace() for ch in values["AUTH_CLIENT_ID"]):
+        raise ConfigError("AUTH_CLIENT_ID must not contain whitespace.")
+    return {"auth_mode": "oidc", "auth_issuer": values["AUTH_ISSUER"], "auth_audience": values["AUTH_AUDIENCE"],
+            "auth_jwks_url": values["AUTH_JWKS_URL"], "auth_allow_no_audience": no_audience,
+            "auth_client_id": values["AUTH_CLIENT_ID"]}
 
 
 def _get(env: Mapping[str, str], name: str, default: T, parse: Callable[[str], T]) -> T:

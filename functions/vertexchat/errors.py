@@ -12,7 +12,7 @@ adapters sees them.
     ├── PermissionDeniedError         403 permission_error
     ├── NotFoundError                 404 invalid_request_error / not_found
     │   └── ModelNotFoundError        404 invalid_request_error / model_not_found
-    ├── MethodNotAllowedError         405 invalid_request_error / method_not_allowed
+    ├── MethodNotAllowedError         405 invalid_request_error / method_not_allowed (+ Allow)
     ├── ConflictError                 409 conflict_error            (+ Retry-After)
     ├── RequestTooLargeError          413 invalid_request_error / request_too_large
     ├── UnsupportedMediaTypeError     415 invalid_request_error / unsupported_media_type
@@ -30,7 +30,7 @@ Tested in tests/test_chat_errors.py.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 
@@ -106,6 +106,14 @@ class MethodNotAllowedError(APIError):
     status = 405
     type = "invalid_request_error"
     default_code = "method_not_allowed"
+
+    def __init__(self, message: str, *, allow: Sequence[str]) -> None:
+        super().__init__(message)
+        self.allow = tuple(allow)
+
+    def headers(self) -> dict[str, str]:
+        # RFC 9110 section 15.5.6: a 405 must say which methods the resource supports.
+        return {"Allow": ", ".join(self.allow)}
 
 
 class ConflictError(APIError):

@@ -300,10 +300,10 @@ _OPERATIONS: dict[tuple[str, str], JSON] = {
         "errors": (*_SESSION_ERRORS, 413, 415),
     },
     ("sessions.item", "DELETE"): {
-        "id": "deleteSession", "tag": "sessions", "summary": "Delete a session and its messages (idempotent)",
-        "description": "A missing session, or someone else's, answers the same 200.",
-        "responses": {"200": json_content(ref("SessionDeleted"), "Deleted (or never there).")},
-        "errors": (400,),
+        "id": "deleteSession", "tag": "sessions", "summary": "Delete a session and its messages",
+        "description": "A missing session, one already deleted and someone else's all answer the same 404.",
+        "responses": {"200": json_content(ref("SessionDeleted"), "Deleted.")},
+        "errors": _SESSION_ERRORS,
     },
     ("sessions.messages", "GET"): {
         "id": "listSessionMessages", "tag": "sessions", "summary": "A session's messages in seq order",

@@ -75,6 +75,19 @@ STRING = {"type": "string"}
 INT = {"type": "integer"}
 NULL_STRING = {"type": ["string", "null"]}
 NULL_INT = {"type": ["integer", "null"]}
+ISO = {"type": "string", "format": "date-time"}
+COMPAT_SESSION: JSON = {
+    "id": {"type": "string", "format": "uuid"}, "user_id": STRING, "organization_id": NULL_STRING,
+    "title": NULL_STRING, "model": NULL_STRING, "agent_type": NULL_STRING, "created_at": ISO,
+    "updated_at": ISO, "last_message_at": {"anyOf": [ISO, {"type": "null"}]}, "message_count": INT,
+    "tokens_in": INT, "tokens_out": INT, "tokens_total": INT,
+    "metadata": {"type": "object", "additionalProperties": STRING}, "archived": {"type": "boolean"},
+    "legacy_id": NULL_STRING,
+}
+COMPAT_MESSAGE: JSON = {
+    "id": {"type": "string", "format": "uuid"}, "message_index": INT, "role": STRING, "content": STRING,
+    "metadata": {"type": "object"}, "tokens": NULL_INT, "created_at": ISO, "updated_at": {"type": "null"},
+}
 NULL_BOOL = {"type": ["boolean", "null"]}
 
 CHAT_METADATA = {
@@ -281,7 +294,13 @@ SCHEMAS: JSON = {
         "type": "object", "required": ["id", "object", "created", "owned_by"],
         "properties": {
             "id": STRING, "object": {"const": "model"}, "created": INT, "owned_by": STRING,
-            "context_window": INT, "max_output_tokens": INT, "capabilities": {"type": "object"},
+            "context_window": INT, "context_length": {**INT, "description": "Same as `context_window` "
+                                                                          "(OpenRouter's name)."},
+            "max_output_tokens": INT,
+            "capabilities": {"type": "array", "items": STRING,
+                             "description": "`chat`, `streaming`, and those of `supports` that are true."},
+            "supports": {"type": "object", "additionalProperties": {"type": "boolean"},
+                         "description": "Flags: `vision`, `tools`, `thinking`, `json_schema`."},
         },
     },
     "ModelList": {"type": "object", "required": ["object", "data"],
@@ -329,14 +348,25 @@ SCHEMAS: JSON = {
         },
     },
     "SessionMessageList": list_of("SessionMessage"),
+    "CompatSessionSummary": {
+        "type": "object", "description": "atomsAgent's session summary; timestamps are ISO-8601 UTC strings.",
+        "required": list(COMPAT_SESSION),
+        "properties": COMPAT_SESSION,
+    },
+    "CompatMessage": {
+        "type": "object", "description": "atomsAgent's message: its text, and in `metadata` what text cannot hold.",
+        "required": list(COMPAT_MESSAGE),
+        "properties": COMPAT_MESSAGE,
+    },
     "CompatSessionList": {
         "type": "object", "required": ["sessions", "total", "page", "page_size", "has_more"],
-        "properties": {"sessions": {"type": "array", "items": ref("Session")}, "total": INT, "page": INT,
-                       "page_size": INT, "has_more": {"type": "boolean"}},
+        "properties": {"sessions": {"type": "array", "items": ref("CompatSessionSummary")}, "total": INT,
+                       "page": INT, "page_size": INT, "has_more": {"type": "boolean"}},
     },
     "CompatSession": {
         "type": "object", "required": ["session", "messages"],
-        "properties": {"session": ref("Session"), "messages": {"type": "array", "items": ref("SessionMessage")}},
+        "properties": {"session": ref("CompatSessionSummary"),
+                       "messages": {"type": "array", "items": ref("CompatMessage")}},
     },
     "Health": {
         "type": "object", "required": ["status", "version", "instance", "checks"],

@@ -69,7 +69,8 @@ def _dispatch(function: str, call: web.Call, svc: Services) -> flask.Response:
                                                call.request.headers.get("Access-Control-Request-Headers"))
         return web.empty_response(call, 204, {"Allow": ", ".join((*route.methods, "OPTIONS")), **preflight})
     if method not in route.methods:
-        raise MethodNotAllowedError(f"{method} is not allowed on {path}; use {', '.join(route.methods)}.")
+        raise MethodNotAllowedError(f"{method} is not allowed on {path}; use {', '.join(route.methods)}.",
+                                    allow=(*route.methods, "OPTIONS"))
     if not route.public:
         call.user = svc.identify(call.request.headers.get("Authorization"))
         call.fields["user"] = logs.user_hash(call.user)

@@ -117,7 +117,8 @@ class Services:
         from vertexchat.auth import TokenVerifier  # noqa: PLC0415 - PyJWT and cryptography load on first use
 
         s = self.settings
-        return TokenVerifier(issuer=s.auth_issuer, audience=s.auth_audience, jwks_url=s.auth_jwks_url)
+        return TokenVerifier(issuer=s.auth_issuer, audience=s.auth_audience, jwks_url=s.auth_jwks_url,
+                             allow_no_audience=s.auth_allow_no_audience, client_id=s.auth_client_id)
 
 
 _services: Services | None = None

@@ -8,17 +8,19 @@ Routes (the owner is always ``call.user``; a ``user_id`` in the query is ignored
     PATCH  /v1/sessions/{id}                   set title and/or replace metadata
     DELETE /v1/sessions/{id}                   the session, its messages and their chunks
     GET    /v1/sessions/{id}/messages?limit=&after=   every message, in seq order (all branches)
-    GET    /atoms/chat/sessions?page=&page_size=      the old frontend's list shape
-    GET    /atoms/chat/sessions/{id}           the old frontend's {session, messages} (active path)
+    GET    /atoms/chat/sessions?page=&page_size=      atomsAgent's list shape (atoms_compat.py)
+    GET    /atoms/chat/sessions/{id}           atomsAgent's {session, messages} (active path)
 
 Decisions:
 - Someone else's session answers exactly like a missing one: 404 ``not_found``.
 - ``/v1`` paths take canonical UUIDs only; anything else is a 400 naming ``session_id``. The
   ``/atoms`` paths also take the old frontend's legacy ids (mapped as in ``session_ids``).
-- DELETE is idempotent: a missing session (or someone else's, which is the same thing)
-  also answers 200 ``{"id", "object": "chat.session.deleted", "deleted": true}``, so a
-  retried delete succeeds.
-- Timestamps are unix seconds, as in OpenAI's API. Cursors are opaque.
+- DELETE answers 200 ``{"id", "object": "chat.session.deleted", "deleted": true}`` for the
+  caller's own session, and 404 ``not_found`` for a missing one, one already deleted, and
+  someone else's alike: a 200 for someone else's session would tell its id exists. DELETE
+  stays idempotent in effect (RFC 9110 9.2.2): a retry changes nothing, it just says 404.
+- ``/v1`` timestamps are unix seconds, as in OpenAI's API; the ``/atoms`` routes answer
+  ISO-8601 strings, as atomsAgent did. Cursors are opaque.
 - Bodies with fields this API does not know are refused (400 naming the field), so a typo
   never passes silently.
 
@@ -27,7 +29,6 @@ Tested in tests/test_sessions_api.py.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
@@ -35,8 +36,9 @@ from typing import Any
 import flask
 
 from vertexchat import web
-from vertexchat.errors import InvalidRequestError, NotFoundError
+from vertexchat.errors import InvalidRequestError
 from vertexchat.services import Services
+from vertexchat.sessions import atoms_compat
 from vertexchat.sessions import ids as session_ids
 from vertexchat.sessions.records import (
     MAX_MODEL_CHARS,
@@ -87,7 +89,7 @@ def compat_list(call: web.Call, svc: Services, params: dict[str, str]) -> flask.
         raise InvalidRequestError(f"page * page_size must be at most {_MAX_OFFSET}; use /v1/sessions "
                                   "with its cursor to go further.", param="page")
     rows, more = svc.store.list_sessions_page(call.user, page=page, page_size=page_size)
-    body = {"sessions": [session_json(s) for s in rows], "total": svc.store.count_sessions(call.user),
+    body = {"sessions": [atoms_compat.session_json(s) for s in rows], "total": svc.store.count_sessions(call.user),
             "page": page, "page_size": page_size, "has_more": more}
     return web.json_response(body, call)
 
@@ -97,8 +99,8 @@ def compat_get(call: web.Call, svc: Services, params: dict[str, str]) -> flask.R
     session_id, _ = session_ids.canonical_session_id(params["session_id"], "session_id")
     session = svc.store.get_session(session_id, call.user)
     records = svc.store.transcript(session_id, call.user)
-    return web.json_response({"session": session_json(session),
-                              "messages": [message_json(m, session_id) for m in records]}, call)
+    messages = [atoms_compat.message_json(m, session_id, index) for index, m in enumerate(records)]
+    return web.json_response({"session": atoms_compat.session_json(session), "messages": messages}, call)
 
 
 def session_json(session: Session) -> JSON:
@@ -161,9 +163,8 @@ def _patch(call: web.Call, store: SessionStore, params: dict[str, str]) -> flask
 
 def _delete(call: web.Call, store: SessionStore, params: dict[str, str]) -> flask.Response:
     session_id = _path_id(params)
-    # Already gone, or never the caller's: the same answer either way.
-    with contextlib.suppress(NotFoundError):
-        store.delete_session(session_id, call.user)
+    # Missing, already gone or never the caller's: the store's 404, the same for all three.
+    store.delete_session(session_id, call.user)
     return web.json_response({"id": session_id, "object": "chat.session.deleted", "deleted": True}, call)
 
 
