@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -91,6 +92,10 @@ def test_start_up_logs_no_warning(function_env: dict[str, str], tmp_path: Path, 
     log_path = tmp_path / "function.log"
     proc = procs.start_function(target, port=procs.free_port(), env=function_env, log_path=log_path)
     try:
+        # The request line is written when the response closes, just after the probe read it.
+        deadline = time.monotonic() + 5
+        while '"vertexchat.request"' not in proc.output() and time.monotonic() < deadline:
+            time.sleep(0.02)
         lines = [json.loads(line) for line in proc.output().splitlines() if line.startswith("{")]
     finally:
         proc.stop()

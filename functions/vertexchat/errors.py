@@ -193,6 +193,34 @@ def error_body(error: APIError) -> dict[str, Any]:
     }
 
 
+# Anthropic's error types by HTTP status (the Messages API's errors page); 503 is theirs as 529.
+_ANTHROPIC_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
+                    404: "not_found_error", 405: "invalid_request_error", 409: "invalid_request_error",
+                    413: "request_too_large", 415: "invalid_request_error", 422: "invalid_request_error",
+                    429: "rate_limit_error", 499: "invalid_request_error", 500: "api_error", 502: "api_error",
+                    503: "overloaded_error", 504: "api_error"}
+
+
+def anthropic_error(error: APIError) -> tuple[int, dict[str, Any]]:
+    """The status and Anthropic error body (``{"type": "error", "error": {type, message}}``) for ``error``.
+
+    An overloaded or unavailable upstream is Anthropic's 529 ``overloaded_error``, so the
+    Anthropic SDKs and Claude Code back off and retry as they do against Anthropic's API.
+    """
+    status = 529 if error.status == 503 else error.status
+    kind = _ANTHROPIC_TYPES.get(error.status, "api_error")
+    return status, {"type": "error", "error": {"type": kind, "message": error.message}}
+
+
+def openai_error(error: APIError) -> tuple[int, dict[str, Any]]:
+    """The status and OpenAI error body for ``error``."""
+    return error.status, error_body(error)
+
+
+# Each route renders its errors in its API's shape (``route_table.Route.errors``).
+ERROR_DIALECTS = {"openai": openai_error, "anthropic": anthropic_error}
+
+
 def internal_error(request_id: str) -> APIError:
     """What a client sees for a bug of ours: no internals, but an id to find the log line."""
     return APIError(f"Internal error; the server logged it under request id {request_id}.", code="internal_error")

@@ -25,6 +25,8 @@ class Route:
     functions: frozenset[str]
     # Public routes answer without a bearer token (health for the scheduler, the API description).
     public: bool = False
+    # The shape of its error bodies: the API's own (see ``errors.ERROR_DIALECTS``).
+    errors: str = "openai"
 
     def match(self, path: str) -> dict[str, str] | None:
         found = re.fullmatch(self.pattern, path)
@@ -32,8 +34,8 @@ class Route:
 
 
 def _route(name: str, pattern: str, methods: tuple[str, ...], target: str, *functions: str,
-           public: bool = False) -> Route:
-    return Route(name, pattern, methods, target, frozenset((*functions, "api")), public)
+           public: bool = False, errors: str = "openai") -> Route:
+    return Route(name, pattern, methods, target, frozenset((*functions, "api")), public, errors)
 
 
 ROUTES: tuple[Route, ...] = (

@@ -62,6 +62,7 @@ def _dispatch(function: str, call: web.Call, svc: Services) -> flask.Response:
     path = call.request.path.rstrip("/") or "/"
     route, params = _find(function, path)
     call.fields["route"] = route.name
+    call.error_dialect = route.errors
     method = call.request.method
     if method == "OPTIONS":
         # A CORS preflight carries no token by design: it is answered before authentication.

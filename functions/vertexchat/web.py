@@ -24,11 +24,11 @@ import werkzeug.exceptions
 
 from vertexchat import logs
 from vertexchat.errors import (
+    ERROR_DIALECTS,
     APIError,
     InvalidRequestError,
     RequestTooLargeError,
     UnsupportedMediaTypeError,
-    error_body,
 )
 
 log = logging.getLogger("vertexchat.request")
@@ -55,6 +55,8 @@ class Call:
     # streamed turn when its stream ends (the status the client saw in-band).
     status: int = 200
     error: APIError | None = None
+    # The API whose error shape this request's errors take (its route's ``errors``).
+    error_dialect: str = "openai"
     _logged: bool = False
 
     def __post_init__(self) -> None:
@@ -151,8 +153,9 @@ def json_response(body: Any, call: Call, status: int = 200, headers: dict[str, s
 
 
 def error_response(error: APIError, call: Call) -> flask.Response:
-    """The OpenAI error body for ``error`` with its status and headers (e.g. Retry-After)."""
-    return json_response(error_body(error), call, status=error.status, headers=error.headers())
+    """The error body for ``error`` in the call's API shape, with its status and headers (e.g. Retry-After)."""
+    status, body = ERROR_DIALECTS[call.error_dialect](error)
+    return json_response(body, call, status=status, headers=error.headers())
 
 
 def empty_response(call: Call, status: int = 204, headers: dict[str, str] | None = None) -> flask.Response:
