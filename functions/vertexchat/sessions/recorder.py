@@ -93,6 +93,8 @@ class Recorder:
         self.request_id = request_id
         self._head: int | None = None
         self._opened = False
+        # With server-side history: how many leading messages of the conversation came from the store.
+        self._stored = 0
 
     @property
     def session_id(self) -> str:
@@ -107,11 +109,24 @@ class Recorder:
         if not self.choice.server_history:
             return messages
         self._open(model)
-        return (*self.store.history(self.session_id, self.owner), *messages)
+        history = self.store.history(self.session_id, self.owner)
+        self._stored = len(history)
+        return (*history, *messages)
 
     def record(self, conversation: tuple[JSON, ...], model: str) -> None:
-        """Open (or create) the session and store what its transcript lacks of ``conversation``."""
+        """Open (or create) the session and store what its transcript lacks of ``conversation``.
+
+        With server-side history only the request's own messages are new: they are appended at
+        the session's head as it is when they land. Comparing the whole conversation instead
+        would record the history read a moment ago again whenever a concurrent turn had moved
+        the head meanwhile (issue 15, fault 2), so each message is stored exactly once.
+        """
         self._open(model)
+        if self.choice.server_history and len(conversation) > self._stored:
+            seqs = self.store.append(self.session_id, self.owner, conversation[self._stored:],
+                                     request_id=self.request_id)
+            self._head = seqs[-1]
+            return
         sync = self.store.record_conversation(self.session_id, self.owner, conversation,
                                               request_id=self.request_id)
         self._head = sync.head_seq
