@@ -163,3 +163,54 @@ def test_the_openai_sdk_raises_on_an_in_band_error(api: FunctionServer, sim: Ver
         consume()
     assert received, "the deltas before the error were delivered"
     assert transcript(api, session_id) == [("user", "complete", "Hello"), ("assistant", "error", "a b")]
+
+
+@pytest.mark.parametrize("fallback", ["", FALLBACK], ids=["one region", "with a fallback region"])
+def test_one_clients_burst_of_429s_never_locks_out_other_callers(
+        start_function: Callable[..., FunctionServer], sim: VertexSimulator, fallback: str) -> None:
+    # Default breaker settings: 5 failures in 60 s used to open a circuit for 30 s.
+    server = start_function(VERTEX_FALLBACK_REGIONS=fallback)
+    sim.script({"status": 429, "body": QUOTA, "times": 12})
+
+    for _ in range(3):
+        with pytest.raises(openai.RateLimitError) as caught:
+            sdk(server).chat.completions.create(model=MODEL, messages=HELLO)
+        assert caught.value.body["code"] == "rate_limit_exceeded"  # type: ignore[index]
+    assert len(generate_requests(sim)) == 12, "every attempt of the burst reached Vertex"
+
+    # Another caller, right after: Vertex answers again, and so does vertexchat.
+    other = requests.post(f"{server.url}/v1/chat/completions", timeout=30,
+                          json={"model": MODEL, "messages": HELLO})
+    assert other.status_code == 200, other.text
+    assert len(generate_requests(sim)) == 13
+    assert not any(entry.get("event") == "breaker" for entry in server.log_lines())
+    circuits = requests.get(f"{server.url}/health?deep=0", timeout=10).json()["checks"]["circuits"]
+    assert circuits["open"] == []
+
+
+def test_a_breaker_counts_requests_not_attempts_and_waits_what_vertex_asked(
+        start_function: Callable[..., FunctionServer], sim: VertexSimulator) -> None:
+    server = start_function(BREAKER_FAILURES="2", UPSTREAM_MAX_ATTEMPTS="3")
+    overloaded = {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
+    sim.script({"status": 503, "body": overloaded, "headers": {"Retry-After": "1"}, "times": 4})
+    client = sdk(server)
+
+    # One request, three failed attempts: one failure, the circuit stays closed.
+    with pytest.raises(openai.InternalServerError) as caught:
+        client.chat.completions.create(model=MODEL, messages=HELLO)
+    assert caught.value.status_code == 503
+    assert len(generate_requests(sim)) == 3
+    # A second failing request opens it ...
+    with pytest.raises(openai.InternalServerError):
+        client.chat.completions.create(model=MODEL, messages=HELLO)
+    assert len(generate_requests(sim)) == 4
+    # ... for about what Vertex asked (Retry-After: 1), not BREAKER_COOLDOWN_SECONDS (30).
+    with pytest.raises(openai.InternalServerError) as caught:
+        client.chat.completions.create(model=MODEL, messages=HELLO)
+    assert caught.value.body["code"] == "circuit_open"  # type: ignore[index]
+    assert caught.value.response.headers["Retry-After"] == "1"
+    assert len(generate_requests(sim)) == 4
+
+    time.sleep(1.1)
+    assert client.chat.completions.create(model=MODEL, messages=HELLO).choices[0].message.content
+    assert len(generate_requests(sim)) == 5
