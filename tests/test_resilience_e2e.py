@@ -214,3 +214,36 @@ def test_a_breaker_counts_requests_not_attempts_and_waits_what_vertex_asked(
     time.sleep(1.1)
     assert client.chat.completions.create(model=MODEL, messages=HELLO).choices[0].message.content
     assert len(generate_requests(sim)) == 5
+
+
+def test_a_stall_before_the_response_headers_is_bounded_by_the_first_byte_timeout(
+        start_function: Callable[..., FunctionServer], sim: VertexSimulator) -> None:
+    server = start_function(UPSTREAM_FIRST_BYTE_TIMEOUT_SECONDS="0.5", UPSTREAM_IDLE_TIMEOUT_SECONDS="30")
+    client = sdk(server)
+    # Warm (the chat path imports the anthropic SDK on first use): the timing below is the attempts'.
+    client.chat.completions.create(model=MODEL, messages=HELLO)
+    sim.script({"text": "late", "stall_before_headers_ms": 60000}, {"text": "on time"})
+
+    started = time.monotonic()
+    chunks = list(client.chat.completions.create(model=MODEL, messages=HELLO, stream=True))
+    elapsed = time.monotonic() - started
+
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "on time"
+    assert len(generate_requests(sim)) == 3
+    # The first attempt was given up after the first-byte timeout (0.5 s), not the idle one (30 s).
+    assert elapsed < 10, elapsed
+
+
+def test_a_silence_mid_stream_longer_than_the_first_byte_timeout_is_allowed(
+        start_function: Callable[..., FunctionServer], sim: VertexSimulator) -> None:
+    # Headers must come within the first-byte timeout, but once they have, Vertex may fall
+    # silent for up to the idle timeout (long thinking) without the socket giving up.
+    server = start_function(UPSTREAM_FIRST_BYTE_TIMEOUT_SECONDS="0.5", UPSTREAM_IDLE_TIMEOUT_SECONDS="4",
+                            STREAM_HEARTBEAT_SECONDS="0.3")
+    sim.script({"content": [{"type": "text", "text": "one two three", "chunks": ["one", " two", " three"]}],
+                "stall_after": 1, "stall_ms": 1500})
+
+    chunks = list(sdk(server).chat.completions.create(model=MODEL, messages=HELLO, stream=True))
+
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "one two three"
+    assert len(generate_requests(sim)) == 1

@@ -35,7 +35,8 @@ ENV_VARS: dict[str, tuple[str, str]] = {
     "DEFAULT_MAX_TOKENS": ("4096", "`max_tokens` sent to Claude when the request gives none."),
     "STREAM_HEARTBEAT_SECONDS": ("15", "Interval of SSE comment heartbeats while the upstream is silent."),
     "UPSTREAM_CONNECT_TIMEOUT_SECONDS": ("10", "Connect timeout to Vertex."),
-    "UPSTREAM_FIRST_BYTE_TIMEOUT_SECONDS": ("120", "Longest wait for a stream's first event from Vertex."),
+    "UPSTREAM_FIRST_BYTE_TIMEOUT_SECONDS": ("120", "Longest wait for a stream's response headers from Vertex, "
+                                                   "and again for its first event."),
     "UPSTREAM_IDLE_TIMEOUT_SECONDS": ("300", "Longest silence between stream events before the stream is ended "
                                              "with an in-band error (heartbeats keep the client meanwhile)."),
     "UPSTREAM_TOTAL_TIMEOUT_SECONDS": ("3540", "Longest a single Vertex call may take, streamed or not "

@@ -70,6 +70,10 @@ class Vertex:
             response = manager.__enter__()
         except anthropic.APIError as exc:
             raise _map_sdk_error(exc) from None
+        # The headers came within the first-byte timeout; from now on Vertex may fall silent
+        # (long thinking) for as long as relay.py allows.
+        s = self._settings
+        _set_read_timeout(response.http_response, max(s.first_byte_timeout, s.idle_timeout))
         return UpstreamStream(response.http_response, manager)
 
     def count_tokens(self, model: str, *, region: str | None = None) -> int:
@@ -129,11 +133,12 @@ class Vertex:
         """Socket timeouts as a backstop; relay.py enforces the finer stream deadlines.
 
         A non-streamed answer arrives whole, so its first byte may take the whole generation:
-        bounded by the total timeout. A stream must answer within the first-byte timeout and
-        may then fall silent for up to the idle timeout.
+        bounded by the total timeout. A stream's response headers must come within the
+        first-byte timeout (its first event too: relay.open_stream); :meth:`stream` then lets
+        its reads wait out the idle timeout.
         """
         s = self._settings
-        read = max(s.first_byte_timeout, s.idle_timeout) if stream else s.total_timeout
+        read = s.first_byte_timeout if stream else s.total_timeout
         return httpx2.Timeout(connect=s.connect_timeout, read=read, write=read, pool=s.connect_timeout)
 
 
@@ -236,6 +241,19 @@ def _parse_event(data: str | bytes) -> JSON:
     if not isinstance(event, dict):
         raise UpstreamError("Vertex AI sent a stream event that is not an object.")
     return event
+
+
+def _set_read_timeout(response: httpx2.Response, seconds: float) -> None:
+    """Change the read timeout of the reads still to come on ``response`` (its body).
+
+    httpx hands the request's ``extensions["timeout"]`` dict to httpcore, which looks up the
+    read timeout once for the headers and again when the body starts: replacing it between
+    the two gives the header wait and the body different bounds. (A test stalls Vertex
+    mid-stream longer than the first-byte timeout to prove the body gets the new one.)
+    """
+    timeouts = response.request.extensions.get("timeout")
+    if isinstance(timeouts, dict):
+        response.request.extensions["timeout"] = {**timeouts, "read": seconds}
 
 
 def _socket_of(response: httpx2.Response) -> socket.socket | None:
