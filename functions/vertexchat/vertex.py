@@ -59,6 +59,9 @@ class Vertex:
             raise UpstreamError(f"Vertex AI returned an unreadable response ({type(exc).__name__}).") from None
         if not isinstance(message, dict) or message.get("type") != "message":
             raise UpstreamError("Vertex AI returned something that is not a Claude message.")
+        flaw = _message_flaw(message)
+        if flaw is not None:
+            raise UpstreamError(f"Vertex AI returned a malformed Claude message ({flaw}).")
         return message
 
     def stream(self, body: Mapping[str, Any], *, headers: Mapping[str, str] | None = None,
@@ -241,6 +244,39 @@ def _parse_event(data: str | bytes) -> JSON:
     if not isinstance(event, dict):
         raise UpstreamError("Vertex AI sent a stream event that is not an object.")
     return event
+
+
+# What each content block the translation reads must carry; other block types (server
+# tools, future ones) are passed on untouched.
+_BLOCK_FIELDS: dict[str, tuple[tuple[str, type], ...]] = {
+    "text": (("text", str),),
+    "tool_use": (("id", str), ("name", str), ("input", dict)),
+    "thinking": (("thinking", str),),
+    "redacted_thinking": (("data", str),),
+}
+_USAGE_COUNTERS = ("input_tokens", "output_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
+
+
+def _message_flaw(message: JSON) -> str | None:
+    """What makes a 200 answer unusable as a Claude message (None: nothing), so that it is a 502
+    from the upstream instead of a crash of ours further on."""
+    content = message.get("content")
+    if not isinstance(content, list):
+        return "content is not a list"
+    for index, block in enumerate(content):
+        if not isinstance(block, dict) or not isinstance(block.get("type"), str):
+            return f"content[{index}] has no type"
+        for name, kind in _BLOCK_FIELDS.get(block["type"], ()):
+            if not isinstance(block.get(name), kind):
+                return f"content[{index}].{name} is not {'an object' if kind is dict else 'a string'}"
+    stop_reason = message.get("stop_reason")
+    if stop_reason is not None and not isinstance(stop_reason, str):
+        return "stop_reason is not a string"
+    usage = message.get("usage")
+    if usage is not None and not (isinstance(usage, dict) and all(
+            isinstance(usage.get(name), int | None) for name in _USAGE_COUNTERS)):
+        return "usage is not a set of token counts"
+    return None
 
 
 def _set_read_timeout(response: httpx2.Response, seconds: float) -> None:
