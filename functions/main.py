@@ -10,10 +10,16 @@ import flask
 import functions_framework
 import werkzeug.exceptions
 
-from vertexchat import handlers
+from vertexchat import body_guard, handlers
 
 # Load and validate the configuration now: a bad setting fails the deployment at start-up.
 handlers.services()
+
+# functions-framework loads this module inside its Flask app's context. It reads every request
+# body before answering; the guard keeps an unread body from holding an early answer.
+if flask.has_app_context():
+    _app = flask.current_app._get_current_object()  # type: ignore[attr-defined]  # the app, not the proxy
+    _app.wsgi_app = body_guard.BodyGuard(_app.wsgi_app)
 
 
 @functions_framework.http

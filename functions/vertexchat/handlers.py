@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import flask
 
-from vertexchat import config, logs, web
+from vertexchat import body_guard, config, logs, web
 from vertexchat.cors import CorsPolicy
 from vertexchat.errors import APIError, MethodNotAllowedError, NotFoundError, internal_error
 from vertexchat.gcp_auth import AmbientCredentials
@@ -213,6 +213,8 @@ def serve(function: str, request: flask.Request) -> flask.Response:
         response = web.error_response(error, call)
     if not call.log_deferred:
         call.finish_log(response.status_code, error)
+    # An early answer (401, 413, 415...) must not wait for a body that may never come.
+    body_guard.settle(request.environ)
     return response
 
 
