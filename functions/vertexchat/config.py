@@ -35,7 +35,8 @@ ENV_VARS: dict[str, tuple[str, str]] = {
     "DEFAULT_MAX_TOKENS": ("4096", "`max_tokens` sent to Claude when the request gives none."),
     "STREAM_HEARTBEAT_SECONDS": ("15", "Interval of SSE comment heartbeats while the upstream is silent."),
     "UPSTREAM_CONNECT_TIMEOUT_SECONDS": ("10", "Connect timeout to Vertex."),
-    "UPSTREAM_FIRST_BYTE_TIMEOUT_SECONDS": ("120", "Longest wait for a stream's first event from Vertex."),
+    "UPSTREAM_FIRST_BYTE_TIMEOUT_SECONDS": ("120", "Longest wait for a stream's response headers from Vertex, "
+                                                   "and again for its first event."),
     "UPSTREAM_IDLE_TIMEOUT_SECONDS": ("300", "Longest silence between stream events before the stream is ended "
                                              "with an in-band error (heartbeats keep the client meanwhile)."),
     "UPSTREAM_TOTAL_TIMEOUT_SECONDS": ("3540", "Longest a single Vertex call may take, streamed or not "
@@ -45,9 +46,11 @@ ENV_VARS: dict[str, tuple[str, str]] = {
     "UPSTREAM_MAX_ATTEMPTS": ("4", "Most attempts per request across retries and failover."),
     "VERTEX_FALLBACK_REGIONS": ("", "Comma-separated Vertex locations tried, in order, after a 429/529/5xx in "
                                     "`CLOUD_ML_REGION`."),
-    "BREAKER_FAILURES": ("5", "Consecutive retryable failures of one (location, model) that open its circuit."),
+    "BREAKER_FAILURES": ("5", "Requests failing with an outage (5xx, unreachable, timeout; never a 429) at one "
+                              "(location, model) that open its circuit."),
     "BREAKER_WINDOW_SECONDS": ("60", "Window in which those failures must fall."),
-    "BREAKER_COOLDOWN_SECONDS": ("30", "How long an open circuit is skipped before one probe is let through."),
+    "BREAKER_COOLDOWN_SECONDS": ("30", "Longest an open circuit is skipped before one probe is let through "
+                                       "(less if Vertex's Retry-After asks less)."),
     "VERTEX_MODELS": ("", "Comma-separated model ids or names to offer (`claude-sonnet-4-5` keeps every version; "
                           "`x@v` keeps that version only); empty offers every Claude model Vertex lists."),
     "MODEL_ALIASES": ("", "Extra model ids as `alias=target,...`; the target is any id the catalog resolves, "
