@@ -182,3 +182,26 @@ def test_prompt_caching_off_sends_only_the_clients_breakpoints(start_function: A
                                                                        {"role": "user", "content": "Hi"}])
 
     assert markers(generate_requests(sim)[-1]["body"]) == []
+
+
+def test_a_client_adding_a_system_note_every_turn_keeps_tools_and_its_system_prompt_cached(
+        client: openai.OpenAI, sim: VertexSimulator) -> None:
+    history: list[Any] = [{"role": "system", "content": SYSTEM}]
+    for turn in range(10):
+        sim.script({"content": [{"type": "text", "text": f"Answer {turn}: " + "all checked. " * 40}]})
+        history.append({"role": "user", "content": f"Question {turn}"})
+        # A note that changes every turn (the time, retrieved context...), hoisted into Claude's system.
+        note = {"role": "system", "content": f"Note: it is now 10:{turn:02d}."}
+        completion = client.chat.completions.create(model=MODEL, tools=TOOLS, messages=[*history[:-1], note,
+                                                                                        history[-1]])
+        history.append({"role": "assistant", "content": completion.choices[0].message.content})
+
+    billed = [u for u in sim.billed() if u][1:]
+    stable_prefix = sum(r["cache"]["breakpoints"] != [] for r in generate_requests(sim))
+    assert stable_prefix == 10
+    # Every later turn reads at least the tools and the system prompt (about 7,000 tokens)...
+    assert all(u["cache_read_input_tokens"] >= 6500 for u in billed), billed
+    # ...and rewrites the conversation after them, which the changed system invalidates.
+    assert all(u["cache_creation_input_tokens"] > 0 for u in billed)
+    share = read_share(sim)
+    assert share >= 0.70, share

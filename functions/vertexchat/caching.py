@@ -11,8 +11,8 @@ defers to it). Candidates, most valuable first, each placed only while slots rem
 2. ``previous``: where the previous turn's ``last`` was (the last cacheable block before the
    last assistant message), so a long assistant turn (parallel tool calls, thinking) cannot
    push the previous entry out of the lookback;
-3. ``system``: the last block of the stable system prefix (system messages before the
-   conversation starts; late system notes and internal instructions come after it);
+3. ``system``: the last block of the stable system prefix (the codec's: for Chat, the first
+   message when it is a system message; late system notes and internal instructions come after);
 4. ``tools``: the last of the client's tools (an internal tool appended after it, such as
    JSON mode's, leaves this entry intact).
 

@@ -62,16 +62,15 @@ def system_blocks(messages: tuple[JSON, ...]) -> list[JSON]:
 
 
 def leading_system_blocks(messages: tuple[JSON, ...]) -> int:
-    """How many ``system`` blocks come from the system messages before the conversation starts.
+    """How many ``system`` blocks come from the first message, when it is a system message.
 
-    Those are the stable system prefix; system notes added later are hoisted after them.
+    That is the stable system prefix (the system prompt). Only the first message: a client that
+    adds a note each turn sends its first note next to the prompt, before the conversation starts,
+    and a later note after it; counting the first note in would move the breakpoint every turn.
     """
-    count = 0
-    for message in messages:
-        if message["role"] not in ("system", "developer"):
-            break
-        count += len(_text_blocks(message.get("content")))
-    return count
+    if not messages or messages[0]["role"] not in ("system", "developer"):
+        return 0
+    return len(_text_blocks(messages[0].get("content")))
 
 
 def remote_image_urls(messages: tuple[JSON, ...]) -> list[tuple[str, str]]:

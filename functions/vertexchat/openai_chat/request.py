@@ -64,8 +64,8 @@ class ClaudeRequest:
     """Name of the internal structured-output tool, when ``response_format`` asked for JSON."""
     thinking: bool = False
     stable: Stable = field(default_factory=Stable)
-    """How much of ``tools`` and ``system`` is the same every turn (the client's tools; the system
-    messages before the conversation), for the cache breakpoints (``caching.py``)."""
+    """How much of ``tools`` and ``system`` is the same every turn (the client's tools; the first
+    message's system blocks), for the cache breakpoints (``caching.py``)."""
 
     @property
     def json_mode(self) -> bool:
