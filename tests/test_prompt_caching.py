@@ -12,10 +12,12 @@ from typing import Any
 
 import openai
 import pytest
+import requests
 
 from local.vertex_sim import VertexSimulator
 from local.vertex_sim.prompt import markers
 from tests.harness import FunctionServer
+from vertexchat.caching import estimate_tokens
 
 MODEL = "claude-sonnet-4-5@20250929"
 # About 6,000 tokens under the simulator's estimate (a quarter of the characters).
@@ -108,13 +110,23 @@ def test_server_held_history_with_a_resent_system_prompt_reads_from_cache(api: F
     for turn in range(10):
         sim.script({"content": [{"type": "text", "text": f"Answer {turn}: " + "noted. " * 40}]})
         # The client resends its system prompt every turn, as many do; the server holds the rest.
-        completion = client.chat.completions.create(
+        raw = client.chat.completions.with_raw_response.create(
             model=MODEL, tools=TOOLS, messages=[{"role": "system", "content": SYSTEM},
                                                 {"role": "user", "content": f"Question {turn}"}],
             extra_body={"session_id": session, "session_history": "server"})
+        completion, billed = raw.parse(), sim.billed()[-1]
+        assert billed is not None
         assert completion.usage is not None
         assert completion.usage.prompt_tokens_details is not None
-        assert completion.usage.prompt_tokens_details.cached_tokens == sim.billed()[-1]["cache_read_input_tokens"]
+        assert completion.usage.prompt_tokens_details.cached_tokens == billed["cache_read_input_tokens"]
+        logged = api.request_log(raw.headers["X-Request-Id"])["usage"]
+        assert logged["prompt_tokens_details"] == {"cached_tokens": billed["cache_read_input_tokens"],
+                                                   "cache_write_tokens": billed["cache_creation_input_tokens"]}
+
+    stored = requests.get(f"{api.url}/v1/sessions/{session}/messages", timeout=10).json()["data"]
+    replies = [m["usage"] for m in stored if m["role"] == "assistant"]
+    assert [(u["cache_read_input_tokens"], u["cache_creation_input_tokens"]) for u in replies] == [
+        (b["cache_read_input_tokens"], b["cache_creation_input_tokens"]) for b in sim.billed() if b]
 
     last = generate_requests(sim)[-1]["body"]
     assert len(last["system"]) == 1, "the resent system prompt was stored and hoisted again"
@@ -205,3 +217,31 @@ def test_a_client_adding_a_system_note_every_turn_keeps_tools_and_its_system_pro
     assert all(u["cache_creation_input_tokens"] > 0 for u in billed)
     share = read_share(sim)
     assert share >= 0.70, share
+
+
+# Tools long enough to be cached on their own (Claude caches nothing shorter than the model's minimum).
+LONG_TOOLS = [{"type": "function", "function": {**tool["function"], "description": tool["function"]["description"]
+                                                 + " Returns id, kind, bay, quantity and last audit date." * 10}}
+              for tool in TOOLS]
+
+
+def test_toggling_json_mode_keeps_the_tools_read_from_cache(client: openai.OpenAI, sim: VertexSimulator) -> None:
+    messages: list[Any] = [{"role": "system", "content": SYSTEM}]
+    for turn in range(4):
+        json_mode = turn % 2 == 1
+        reply = '{"ok": true}' if json_mode else "Plain answer."
+        content = ([{"type": "tool_use", "id": f"toolu_{turn}", "name": "json_response", "input": {"ok": True}}]
+                   if json_mode else [{"type": "text", "text": reply}])
+        sim.script({"content": content, "stop_reason": "tool_use" if json_mode else "end_turn"})
+        messages.append({"role": "user", "content": f"Question {turn}"})
+        client.chat.completions.create(model=MODEL, messages=messages, tools=LONG_TOOLS,  # type: ignore[arg-type]
+                                       response_format={"type": "json_object"} if json_mode else None)
+        messages.append({"role": "assistant", "content": reply})
+
+    bodies = [r["body"] for r in generate_requests(sim)]
+    client_tools = [t["function"]["name"] for t in TOOLS]
+    assert all([t["name"] for t in body["tools"]][:12] == client_tools for body in bodies)
+    assert all(r["cache"]["breakpoints"][0]["path"] == "tools.11" for r in generate_requests(sim))
+    # Each toggle reads at least the client's tools (the entry at tools.11) from cache.
+    tools_tokens = sum(estimate_tokens(tool) for tool in bodies[0]["tools"])
+    assert all(u["cache_read_input_tokens"] >= tools_tokens for u in sim.billed()[1:] if u)

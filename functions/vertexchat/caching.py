@@ -33,7 +33,14 @@ only explicit breakpoints for Claude on Vertex, and Vertex answers the field wit
 ``cache_control: Extra inputs are not permitted`` (vercel/ai#13986, dust-tt/dust#27109,
 langchain-ai/langchain-google#1612).
 
-Tested in tests/test_caching.py.
+A codec calls it once, on the Claude body it built, before the turn::
+
+    body = caching.apply(body, caching.policy(svc.settings, turn.target), stable)
+
+``stable`` (optional) says how many tools and system blocks are the same every turn; without
+it all are taken to be.
+
+Tested in tests/test_caching.py. Tested in tests/test_prompt_caching.py.
 """
 
 from __future__ import annotations
