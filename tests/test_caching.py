@@ -275,3 +275,36 @@ def test_policy_reads_the_settings_and_the_models_minimum(mode: str) -> None:
     assert caching.policy(settings_, haiku) == CachePolicy(mode=mode, ttl="1h", min_tokens=4096)
     with pytest.raises(config.ConfigError):
         config.load({"PROMPT_CACHE_TTL": "2h"})
+
+
+def test_explicit_cache_control_reaches_the_claude_block_it_was_put_on() -> None:
+    hour = {"type": "ephemeral", "ttl": "1h"}
+    request = parse_chat_request({"model": "m", "tools": [
+        {"type": "function", "function": {"name": "look", "cache_control": hour}}], "messages": [
+        {"role": "developer", "content": [{"type": "text", "text": "rules"}, {"type": "text", "text": "more"}],
+         "cache_control": EPHEMERAL},
+        {"role": "user", "content": [{"type": "image_url", "image_url": "data:image/png;base64,iVBORw0KGgo=",
+                                      "cache_control": hour}, {"type": "text", "text": "What is this?"}]},
+        {"role": "assistant", "content": "Let me look.", "tool_calls": [
+            {"id": "c1", "type": "function", "function": {"name": "look", "arguments": "{}"}}],
+         "thinking_blocks": [{"type": "thinking", "thinking": "Hmm", "signature": "sig"}],
+         "cache_control": EPHEMERAL},
+        {"role": "tool", "tool_call_id": "c1", "content": [{"type": "text", "text": "a cat", "cache_control": hour}]},
+        {"role": "user", "content": "Thanks", "cache_control": EPHEMERAL},
+    ]})
+    body = to_claude(request, default_max_tokens=100).body
+
+    assert body["tools"][0]["cache_control"] == hour
+    assert body["system"] == [text("rules"), text("more", cache_control=EPHEMERAL)]
+    assert body["messages"][0]["content"][0]["cache_control"] == hour
+    assistant = body["messages"][1]["content"]
+    assert "cache_control" not in assistant[0]  # the thinking block: Claude refuses a breakpoint there
+    assert assistant[-1] == {"type": "tool_use", "id": "c1", "name": "look", "input": {},
+                             "cache_control": EPHEMERAL}
+    result, thanks = body["messages"][2]["content"]
+    assert result["content"] == [text("a cat", cache_control=hour)]
+    assert thanks == text("Thanks", cache_control=EPHEMERAL)
+    # Six marks are more than Claude takes: the first and the last three go upstream.
+    trimmed = apply(body, AUTO)
+    assert [m.path for m in markers(trimmed)] == ["tools.0", "messages.1.content.2", "messages.2.content.0.content.0",
+                                                  "messages.2.content.1"]
