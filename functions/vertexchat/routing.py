@@ -20,7 +20,7 @@ from typing import Any
 import flask
 
 from vertexchat import logs, web
-from vertexchat.errors import APIError, MethodNotAllowedError, NotFoundError, internal_error
+from vertexchat.errors import APIError, AuthenticationError, MethodNotAllowedError, NotFoundError, internal_error
 from vertexchat.route_table import ROOT_ROUTE, ROUTES, Route
 from vertexchat.services import Services, services
 
@@ -73,9 +73,23 @@ def _dispatch(function: str, call: web.Call, svc: Services) -> flask.Response:
         raise MethodNotAllowedError(f"{method} is not allowed on {path}; use {', '.join(route.methods)}.",
                                     allow=(*route.methods, "OPTIONS"))
     if not route.public:
-        call.user = svc.identify(call.request.headers.get("Authorization"))
+        call.user = svc.identify(_credential(call.request, route))
         call.fields["user"] = logs.user_hash(call.user)
     return _target(route)(call, svc, params)
+
+
+def _credential(request: flask.Request, route: Route) -> str | None:
+    """The ``Authorization`` value to verify; on Anthropic routes an ``x-api-key`` token stands for a bearer token.
+
+    Claude Code's ``apiKeyHelper`` sends its token in both headers: then they must agree.
+    """
+    authorization = request.headers.get("Authorization")
+    api_key = request.headers.get("x-api-key") if route.x_api_key else None
+    if not api_key:
+        return authorization
+    if authorization is not None and authorization != f"Bearer {api_key}":
+        raise AuthenticationError("The Authorization and x-api-key headers carry different tokens; send one.")
+    return f"Bearer {api_key}"
 
 
 def _find(function: str, path: str) -> tuple[Route, dict[str, str]]:
