@@ -60,6 +60,8 @@ def serve(function: str, request: flask.Request) -> flask.Response:
 
 def _dispatch(function: str, call: web.Call, svc: Services) -> flask.Response:
     path = call.request.path.rstrip("/") or "/"
+    # Until a route is found, errors take the shape of the function's own API (messages: Anthropic's).
+    call.error_dialect = _root(function).errors
     route, params = _find(function, path)
     call.fields["route"] = route.name
     call.error_dialect = route.errors
@@ -94,14 +96,18 @@ def _credential(request: flask.Request, route: Route) -> str | None:
 
 def _find(function: str, path: str) -> tuple[Route, dict[str, str]]:
     if path == "/":
-        root = ROOT_ROUTE[function]
-        return next(r for r in ROUTES if r.name == root), {}
+        return _root(function), {}
     for route in ROUTES:
         if function in route.functions:
             params = route.match(path)
             if params is not None:
                 return route, params
     raise NotFoundError(f"No route for {path} on this function.")
+
+
+def _root(function: str) -> Route:
+    root = ROOT_ROUTE[function]
+    return next(r for r in ROUTES if r.name == root)
 
 
 def _target(route: Route) -> Handler:
