@@ -7,7 +7,7 @@ measure it (smoke mode, a skipped arm), and ``miss`` says by how much a missed t
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from bench.stats import DASH, added
@@ -152,6 +152,26 @@ def cold_chat(cold: Row) -> Verdict:
     return Verdict(target, measured, met, "" if met else f"over by {entry['median_s'] - limit:.2f} s")
 
 
+def messages_ttft(rows: list[Row], level: int, stat: str, limit_ms: float) -> Verdict:
+    """Issue 12's pass-through targets, on the /v1/messages sweep (same floor: the direct stream)."""
+    target = f"/v1/messages: added TTFT {stat} at concurrency {level} <= {limit_ms:g} ms"
+    mine, floor = find(rows, VERTEXCHAT, level), find(rows, "direct", level)
+    value = added(mine, floor, "ttft", stat) if mine and floor else None
+    return _limit(target, _to_ms(value), limit_ms, "ms")
+
+
+def messages_verdicts(results: Mapping[str, Any]) -> list[Verdict]:
+    """The /v1/messages arm's targets: p50 <= 2 ms at 1 stream, p99 <= 10 ms at 64, a fifth of LiteLLM's."""
+    rows = results.get("messages") or []
+    if not rows:
+        return []
+    levels = results["meta"]["config"]["levels"]
+    middle = 64 if 64 in levels else max(levels)
+    fifth = fifth_of_litellm(rows, levels)
+    return [messages_ttft(rows, min(levels), "p50", 2.0), messages_ttft(rows, middle, "p99", 10.0),
+            replace(fifth, target=f"/v1/messages: {fifth.target}")]
+
+
 def verdicts(results: Mapping[str, Any]) -> list[Verdict]:
     """Every target, in the issue's order."""
     rows = results.get("sweep", [])
@@ -171,4 +191,5 @@ def verdicts(results: Mapping[str, Any]) -> list[Verdict]:
         soak_growth(results.get("soak", [])),
         *cold_light(results.get("coldstart", {})),
         cold_chat(results.get("coldstart", {})),
+        *messages_verdicts(results),
     ]
