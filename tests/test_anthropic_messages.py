@@ -267,3 +267,21 @@ def test_tokens_are_accepted_as_bearer_or_x_api_key(start_function: Any, sim: Ve
     chat = requests.post(f"{server.url}/v1/chat/completions", headers={"x-api-key": token}, timeout=30,
                          json={"model": MODEL, "messages": [{"role": "user", "content": "x"}]})
     assert chat.status_code == 401
+
+
+def test_an_overloaded_vertex_is_retried_before_the_first_byte(api: FunctionServer, sim: VertexSimulator) -> None:
+    sim.script({"status": 529, "body": {"type": "error", "error": {"type": "overloaded_error", "message": "busy"}}},
+               {"text": "Made it."})
+    body = {"model": MODEL, "max_tokens": 16, "stream": True, "messages": [{"role": "user", "content": "x"}]}
+
+    response = requests.post(f"{api.url}/v1/messages", json=body, timeout=30)
+
+    assert response.status_code == 200
+    blocks = [block for block in response.text.split("\n\n") if block]
+    deltas = [json.loads(b.split("data: ", 1)[1])["delta"].get("text") for b in blocks if "content_block_delta" in b]
+    assert "".join(deltas) == "Made it."
+    assert blocks[-1].startswith("event: message_stop")
+    log = api.request_log(response.headers["request-id"])
+    assert log["attempts"] == 2
+    assert log["outcome"] == "complete"
+    assert log["usage"]["output_tokens"] > 0
