@@ -22,7 +22,13 @@ import flask
 from vertexchat import web
 from vertexchat.anthropic_messages import betas
 from vertexchat.anthropic_messages.passthrough import PassThrough, beta_retry
-from vertexchat.anthropic_messages.request import count_tokens_body, encode, generate_body, parse
+from vertexchat.anthropic_messages.request import (
+    MessagesRequest,
+    count_tokens_body,
+    encode,
+    generate_body,
+    parse,
+)
 from vertexchat.anthropic_messages.stream import MessagesStream
 from vertexchat.catalog import REFUSED_BETAS, Model
 from vertexchat.resilience import Attempts, call_with_failover
@@ -48,10 +54,8 @@ class MessagesReplies:
 
 def create_message(call: web.Call, svc: Services, params: dict[str, str]) -> flask.Response:
     """Answer one Messages API request, streamed or not."""
-    request = parse(web.json_body(call.request, svc.settings.max_request_bytes))
-    target = svc.catalog.resolve(request.model)
-    call.fields.update(model=request.model, vertex_model=target.vertex_id, stream=request.stream)
-    headers = _beta_headers(call, target)
+    request, target, headers = _prepare(call, svc)
+    call.fields["stream"] = request.stream
     calls = PassThrough(svc.vertex, target.vertex_id, call.fields, call.request_id)
     turn = Turn(call, svc, target, upstream=calls, headers=headers)
     body, codec = generate_body(request.body), MessagesReplies()
@@ -62,10 +66,7 @@ def create_message(call: web.Call, svc: Services, params: dict[str, str]) -> fla
 
 def count_tokens(call: web.Call, svc: Services, params: dict[str, str]) -> flask.Response:
     """Vertex's count of the request's input tokens: ``{"input_tokens": N}``."""
-    request = parse(web.json_body(call.request, svc.settings.max_request_bytes))
-    target = svc.catalog.resolve(request.model)
-    call.fields.update(model=request.model, vertex_model=target.vertex_id)
-    headers = _beta_headers(call, target)
+    request, target, headers = _prepare(call, svc)
     content = encode(count_tokens_body(request.body, target.vertex_id))
     attempts = Attempts()
 
@@ -82,10 +83,18 @@ def count_tokens(call: web.Call, svc: Services, params: dict[str, str]) -> flask
     return web.json_response(answer, call)
 
 
-def _beta_headers(call: web.Call, target: Model) -> dict[str, str]:
-    """The headers for Vertex: the client's ``anthropic-beta`` values less the known-refused ones, plus the
-    model variant's. Every response also carries Anthropic's ``request-id`` header (the SDKs read it)."""
+def _prepare(call: web.Call, svc: Services) -> tuple[MessagesRequest, Model, dict[str, str]]:
+    """Parse, resolve the model (an unknown one is a 404 before any upstream call), choose the beta headers."""
+    # Anthropic's request id header, which the SDKs read (errors included).
     call.response_headers["request-id"] = call.request_id
+    request = parse(web.json_body(call.request, svc.settings.max_request_bytes))
+    target = svc.catalog.resolve(request.model)
+    call.fields.update(model=request.model, vertex_model=target.vertex_id)
+    return request, target, _beta_headers(call, target)
+
+
+def _beta_headers(call: web.Call, target: Model) -> dict[str, str]:
+    """The client's ``anthropic-beta`` values less the known-refused ones, added to the model variant's headers."""
     asked = betas.parse(call.request.headers.getlist(betas.HEADER))
     kept, dropped = betas.split(asked, REFUSED_BETAS)
     if dropped:
