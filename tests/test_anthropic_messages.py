@@ -8,6 +8,8 @@ client's own, with ``model`` moved into the URL and ``anthropic_version`` set, e
 from __future__ import annotations
 
 import json
+import socket
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -285,3 +287,38 @@ def test_an_overloaded_vertex_is_retried_before_the_first_byte(api: FunctionServ
     assert log["attempts"] == 2
     assert log["outcome"] == "complete"
     assert log["usage"]["output_tokens"] > 0
+
+
+def test_a_silent_claude_gets_anthropic_pings(start_function: Any, sim: VertexSimulator) -> None:
+    server = start_function(STREAM_HEARTBEAT_SECONDS="0.2")
+    sim.script({"text": "after thinking", "stall_after": 1, "stall_ms": 1000})
+    body = {"model": MODEL, "max_tokens": 16, "stream": True, "messages": [{"role": "user", "content": "x"}]}
+
+    response = requests.post(f"{server.url}/v1/messages", json=body, timeout=30)
+
+    pings = response.text.count('event: ping\ndata: {"type": "ping"}\n\n')
+    assert pings >= 3
+    assert response.text.endswith('event: message_stop\ndata: {"type": "message_stop"}\n\n')
+
+
+def test_a_client_that_leaves_closes_the_upstream_at_once(api: FunctionServer, sim: VertexSimulator) -> None:
+    sim.script({"text": "tok " * 200, "interval_ms": 50})
+    payload = json.dumps({"model": MODEL, "max_tokens": 1024, "stream": True,
+                          "messages": [{"role": "user", "content": "x"}]}).encode()
+    sock = socket.create_connection(("127.0.0.1", api.port), timeout=10)
+    sock.sendall(b"POST /v1/messages?beta=true HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                 + f"Content-Length: {len(payload)}\r\n\r\n".encode() + payload)
+    received = b""
+    while len(received) < 400:
+        received += sock.recv(4096)
+    sock.close()
+    hung_up = time.time()
+
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        streams = [r for r in sim.requests() if r["kind"] == "streamRawPredict" and r.get("closed_early")]
+        if streams:
+            break
+        time.sleep(0.05)
+    assert streams, sim.requests()
+    assert streams[0]["finished_at"] - hung_up < 1.0
