@@ -261,6 +261,7 @@ def test_tokens_are_accepted_as_bearer_or_x_api_key(start_function: Any, sim: Ve
     assert post({"Authorization": f"Bearer {token}"}).status_code == 200
     assert post({"x-api-key": token}).status_code == 200
     assert post({"x-api-key": token, "Authorization": f"Bearer {token}"}).status_code == 200
+    assert post({"x-api-key": token, "Authorization": f"bearer {token}"}).status_code == 200
     refused = post({"x-api-key": "not-a-token"})
     assert refused.status_code == 401
     assert refused.json()["error"]["type"] == "authentication_error"

@@ -89,9 +89,10 @@ def _credential(request: flask.Request, route: Route) -> str | None:
     api_key = request.headers.get("x-api-key") if route.x_api_key else None
     if not api_key:
         return authorization
-    if authorization is not None and authorization != f"Bearer {api_key}":
+    scheme, _, token = (authorization or "").partition(" ")
+    if authorization is not None and (scheme.lower() != "bearer" or token.strip() != api_key.strip()):
         raise AuthenticationError("The Authorization and x-api-key headers carry different tokens; send one.")
-    return f"Bearer {api_key}"
+    return f"Bearer {api_key.strip()}"
 
 
 def _find(function: str, path: str) -> tuple[Route, dict[str, str]]:
