@@ -62,7 +62,7 @@ class Config:
     soak_pacing: Pacing = UNPACED
     # The Anthropic Messages API arm (POST /v1/messages): the same streams through each gateway's pass-through.
     messages_arms: tuple[str, ...] = ("direct", "vertexchat", "litellm")
-    cold_targets: tuple[str, ...] = ("health", "models", "sessions", "chat_completions")
+    cold_targets: tuple[str, ...] = ("health", "models", "sessions", "chat_completions", "messages")
     cold_reps: int = 3
     smoke: bool = False
 

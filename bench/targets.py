@@ -134,7 +134,7 @@ def soak_growth(soaks: list[Row]) -> Verdict:
 
 def cold_light(cold: Row) -> Iterator[Verdict]:
     for entry in cold.get("entries", []):
-        if entry["target"] == "chat_completions":
+        if entry["target"] in ("chat_completions", "messages"):  # they load the anthropic SDK: judged apart
             continue
         yield _limit(f"cold start: {entry['target']} answers {entry['route']} within 0.8 s", entry["median_s"],
                      0.8, "s", digits=2)
