@@ -33,6 +33,12 @@ def claude_body(deltas: int) -> dict[str, Any]:
             "max_tokens": max(256, deltas * 8), "stream": True}
 
 
+def messages_body(deltas: int) -> dict[str, Any]:
+    """The same completion as an Anthropic Messages API request (``POST /v1/messages``), for the messages arms."""
+    return {"model": MODEL, "messages": [{"role": "user", "content": PROMPT}], "max_tokens": max(256, deltas * 8),
+            "stream": True}
+
+
 @dataclass
 class Arm:
     """Where one arm's streams go and how to read them; ``pid`` is the server whose RSS we watch."""
@@ -40,12 +46,16 @@ class Arm:
     name: str
     url: str
     path: str
-    kind: str  # "openai" | "claude"
+    kind: str  # "openai" | "claude": how its stream is read
     pid: int | None = None
     headers: list[str] = field(default_factory=list)
     session_ids: list[str] = field(default_factory=list)
+    # A gateway's Anthropic Messages API (read as Claude's stream, asked with a model name).
+    messages: bool = False
 
     def body(self, deltas: int) -> dict[str, Any]:
+        if self.messages:
+            return messages_body(deltas)
         return claude_body(deltas) if self.kind == "claude" else openai_body(deltas)
 
 

@@ -19,6 +19,8 @@ def markdown(results: Mapping[str, Any], chart: str | None = None, analysis: Pat
     parts = [_header(meta), _sharing(results), _sweep_section(results)]
     if results.get("previous"):
         parts.append(compare.section(results, results["previous"]))
+    if results.get("messages"):
+        parts.append(_messages_section(results))
     if results.get("sessions"):
         parts.append(_sessions_section(results))
     parts.append(_targets_section(results))
@@ -107,6 +109,18 @@ def _sweep_section(results: Mapping[str, Any]) -> str:
         "at the peak of the level (vertexchat is started afresh per level with THREADS = concurrency, so at "
         "concurrency 1 gunicorn runs its sync worker; LiteLLM runs all levels in one process). Others: cores "
         "busy with processes outside the benchmark during the level (a shared machine adds noise).\n",
+        SWEEP_HEAD, *sweep_rows(rows, rows), "", *(["Errors:", *errors, ""] if errors else []),
+    ])
+
+
+def _messages_section(results: Mapping[str, Any]) -> str:
+    rows = results["messages"]
+    errors = [f"- {r['arm']} at {r['concurrency']}: {r['error_kinds']}" for r in rows if r["errors"]]
+    return "\n".join([
+        "## Sweep 3: the Anthropic Messages API (`POST /v1/messages`)\n",
+        "The same paced streams asked as Anthropic Messages requests: vertexchat's `messages` function (a "
+        "pass-through: the body to Vertex as sent, Claude's events back byte for byte) and LiteLLM's `/v1/messages` "
+        "route, each against the direct stream at the same level. Columns as in sweep 1.\n",
         SWEEP_HEAD, *sweep_rows(rows, rows), "", *(["Errors:", *errors, ""] if errors else []),
     ])
 

@@ -60,7 +60,9 @@ class Config:
     litellm_soak_requests: int = 3_000
     soak_concurrency: int = 64
     soak_pacing: Pacing = UNPACED
-    cold_targets: tuple[str, ...] = ("health", "models", "sessions", "chat_completions")
+    # The Anthropic Messages API arm (POST /v1/messages): the same streams through each gateway's pass-through.
+    messages_arms: tuple[str, ...] = ("direct", "vertexchat", "litellm")
+    cold_targets: tuple[str, ...] = ("health", "models", "sessions", "chat_completions", "messages")
     cold_reps: int = 3
     smoke: bool = False
 
@@ -73,7 +75,7 @@ FULL = Config()
 SMOKE = Config(arms=("direct", "vertexchat"), levels=(1, 4), pacing=Pacing(ttft_ms=50, deltas=8, interval_ms=5),
                single_requests=3, rounds=2, ramp_s=0.05, sessions=False, soak_arms=("vertexchat",),
                soak_requests=100, litellm_soak_requests=100, soak_concurrency=4,
-               soak_pacing=Pacing(ttft_ms=0, deltas=8, interval_ms=0),
+               soak_pacing=Pacing(ttft_ms=0, deltas=8, interval_ms=0), messages_arms=("direct", "vertexchat"),
                cold_targets=("health",), cold_reps=1, smoke=True)
 
 
@@ -151,6 +153,28 @@ def sweep(run: Run, name: str, arms: list[str], *, firestore: str | None = None,
                               session_ids=(session_ids or [])[:level])
                     warm_up(run, arm)
                     rows.append(measure(run, arm, level, name))
+    return rows
+
+
+def messages_sweep(run: Run) -> list[dict[str, Any]]:
+    """Sweep 3: ``POST /v1/messages`` at every level: direct, vertexchat's ``messages`` function, LiteLLM's route."""
+    run.up.pace(run.config.pacing)
+    rows = []
+    for level in run.config.levels:
+        for arm_name in run.config.messages_arms:
+            if arm_name == "direct":
+                rows.append(measure(run, direct_arm(run.up), level, "messages"))
+            elif arm_name == "litellm" and run.litellm is not None:
+                arm = replace(run.litellm, path="/v1/messages", kind="claude", messages=True)
+                warm_up(run, arm)
+                rows.append(measure(run, arm, level, "messages"))
+            elif arm_name == "vertexchat":
+                with contextlib.ExitStack() as level_stack:
+                    proc, url = start_vertexchat("messages", run.up, run.raw, level_stack, threads=level,
+                                                 tag=f"-messages-{level}")
+                    arm = Arm("vertexchat", url, "/v1/messages", "claude", pid=proc.popen.pid, messages=True)
+                    warm_up(run, arm)
+                    rows.append(measure(run, arm, level, "messages"))
     return rows
 
 
@@ -261,6 +285,8 @@ def execute(config: Config, out: Path, log: Callable[[str], None]) -> dict[str, 
         litellm = litellm_cold(run)
         log("sweep 1: paced streams")
         run.results["sweep"] = sweep(run, "sweep", list(config.arms))
+        log("sweep 3: the Anthropic Messages API (/v1/messages)")
+        run.results["messages"] = messages_sweep(run)
         log("soak")
         run.results["soak"] = [soak(run, name) for name in config.soak_arms
                                if name != "litellm" or run.litellm is not None]
@@ -311,6 +337,7 @@ def publish(results: dict[str, Any], out: Path, log: Callable[[str], None]) -> N
 def _config_json(config: Config) -> dict[str, Any]:
     return {"arms": list(config.arms), "levels": list(config.levels), "pacing": config.pacing.as_json(),
             "requests": {str(level): config.requests(level) for level in config.levels}, "ramp_s": config.ramp_s,
+            "messages_arms": list(config.messages_arms),
             "soak": {"requests": config.soak_requests, "litellm_requests": config.litellm_soak_requests,
                      "concurrency": config.soak_concurrency,
                      "pacing": config.soak_pacing.as_json()},

@@ -7,7 +7,7 @@ measure it (smoke mode, a skipped arm), and ``miss`` says by how much a missed t
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from bench.stats import DASH, added
@@ -134,7 +134,7 @@ def soak_growth(soaks: list[Row]) -> Verdict:
 
 def cold_light(cold: Row) -> Iterator[Verdict]:
     for entry in cold.get("entries", []):
-        if entry["target"] == "chat_completions":
+        if entry["target"] in ("chat_completions", "messages"):  # they load the anthropic SDK: judged apart
             continue
         yield _limit(f"cold start: {entry['target']} answers {entry['route']} within 0.8 s", entry["median_s"],
                      0.8, "s", digits=2)
@@ -150,6 +150,26 @@ def cold_chat(cold: Row) -> Verdict:
     measured = f"{entry['median_s']:.2f} s (limit {anthropic:.2f} + 0.5 = {limit:.2f} s)"
     met = entry["median_s"] <= limit
     return Verdict(target, measured, met, "" if met else f"over by {entry['median_s'] - limit:.2f} s")
+
+
+def messages_ttft(rows: list[Row], level: int, stat: str, limit_ms: float) -> Verdict:
+    """Issue 12's pass-through targets, on the /v1/messages sweep (same floor: the direct stream)."""
+    target = f"/v1/messages: added TTFT {stat} at concurrency {level} <= {limit_ms:g} ms"
+    mine, floor = find(rows, VERTEXCHAT, level), find(rows, "direct", level)
+    value = added(mine, floor, "ttft", stat) if mine and floor else None
+    return _limit(target, _to_ms(value), limit_ms, "ms")
+
+
+def messages_verdicts(results: Mapping[str, Any]) -> list[Verdict]:
+    """The /v1/messages arm's targets: p50 <= 2 ms at 1 stream, p99 <= 10 ms at 64, a fifth of LiteLLM's."""
+    rows = results.get("messages") or []
+    if not rows:
+        return []
+    levels = results["meta"]["config"]["levels"]
+    middle = 64 if 64 in levels else max(levels)
+    fifth = fifth_of_litellm(rows, levels)
+    return [messages_ttft(rows, min(levels), "p50", 2.0), messages_ttft(rows, middle, "p99", 10.0),
+            replace(fifth, target=f"/v1/messages: {fifth.target}")]
 
 
 def verdicts(results: Mapping[str, Any]) -> list[Verdict]:
@@ -171,4 +191,5 @@ def verdicts(results: Mapping[str, Any]) -> list[Verdict]:
         soak_growth(results.get("soak", [])),
         *cold_light(results.get("coldstart", {})),
         cold_chat(results.get("coldstart", {})),
+        *messages_verdicts(results),
     ]

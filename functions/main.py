@@ -53,6 +53,12 @@ def health(request: flask.Request) -> flask.Response:
 
 
 @functions_framework.http
+def messages(request: flask.Request) -> flask.Response:
+    """POST /v1/messages and /v1/messages/count_tokens: the Anthropic Messages API (and POST /)."""
+    return routing.serve("messages", request)
+
+
+@functions_framework.http
 def api(request: flask.Request) -> flask.Response:
     """Every route in one function."""
     return routing.serve("api", request)

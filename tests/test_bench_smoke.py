@@ -41,6 +41,11 @@ def test_smoke_run_produces_a_table_with_rows_for_both_arms(tmp_path: Path) -> N
     results = json.loads((tmp_path / "latest.json").read_text())
     assert all(row["completed"] > 0 for row in results["sweep"])
     assert results["soak"][0]["completed"] > 0
+    # Sweep 3: the same streams through POST /v1/messages (vertexchat's messages function).
+    messages = table_rows(markdown, "## Sweep 3")
+    assert {(row[0], row[1]) for row in messages} == {("1", "direct"), ("1", "vertexchat"), ("4", "direct"),
+                                                      ("4", "vertexchat")}
+    assert all(row["completed"] == row["requests"] for row in results["messages"])
     assert "## Targets" in markdown
     assert "## Cold start" in markdown
 
@@ -79,7 +84,11 @@ def full_results() -> dict[str, Any]:
                        "requests": {"1": 16, "16": 48}, "ramp_s": 1.5}}
     sessions = {"rows": [sweep_row("vertexchat+session", 1, 0.33, 0.022)], "messages_in_first_session": 2,
                 "persisted": True, "note": "chat persisted the exchanges"}
-    return {"meta": meta, "sweep": sweep, "soak": [soak], "coldstart": cold, "sessions": sessions}
+    messages = [sweep_row(row["arm"], row["concurrency"], row["ttft"]["p50"] - (0.001 if row["arm"] == "vertexchat"
+                                                                                else 0.0), 0.021)
+                for row in sweep]
+    return {"meta": meta, "sweep": sweep, "soak": [soak], "coldstart": cold, "sessions": sessions,
+            "messages": messages}
 
 
 def test_report_renders_every_section_and_judges_every_target(tmp_path: Path) -> None:
@@ -87,12 +96,15 @@ def test_report_renders_every_section_and_judges_every_target(tmp_path: Path) ->
 
     markdown = report.markdown(results, chart="latest.png", analysis=tmp_path / "none.md")
 
-    for heading in ("## Sweep 1", "## Sweep 2", "## Targets", "## Cold start", "## Soak", "## Chart"):
+    for heading in ("## Sweep 1", "## Sweep 2", "## Sweep 3", "## Targets", "## Cold start", "## Soak", "## Chart"):
         assert heading in markdown
     verdicts = {v.target: v for v in targets.verdicts(results)}
     assert verdicts["added TTFT p50 at concurrency 1 <= 3 ms"].met is True
     assert verdicts["added TTFT (p50 and p99) <= 1/5 of LiteLLM's at every level"].met is True
     assert verdicts["cold start: chat first token within `import anthropic` + 0.5 s"].met is True
+    assert verdicts["/v1/messages: added TTFT p50 at concurrency 1 <= 2 ms"].met is True
+    assert verdicts["/v1/messages: added TTFT p99 at concurrency 64 <= 10 ms"].met is True
+    assert verdicts["/v1/messages: added TTFT (p50 and p99) <= 1/5 of LiteLLM's at every level"].met is True
     assert all(v.met is not None for v in verdicts.values())
 
 

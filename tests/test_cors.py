@@ -40,3 +40,10 @@ def test_preflight_allows_the_documented_headers_and_sdk_telemetry() -> None:
         assert name in allowed
     assert "POST" in headers["Access-Control-Allow-Methods"]
     assert int(headers["Access-Control-Max-Age"]) > 0
+
+
+def test_preflight_allows_the_anthropic_sdks_browser_headers() -> None:
+    requested = "x-api-key, anthropic-version, anthropic-beta, anthropic-dangerous-direct-browser-access"
+    allowed = POLICY.preflight_headers("https://app.example.com", requested)["Access-Control-Allow-Headers"]
+    assert set(requested.split(", ")) <= set(allowed.split(", "))
+    assert "request-id" in POLICY.response_headers("https://app.example.com")["Access-Control-Expose-Headers"]

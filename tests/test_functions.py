@@ -33,6 +33,26 @@ def test_chat_function_serves_its_root_and_canonical_path(start_function: Callab
     assert requests.get(f"{server.url}/health", timeout=10).status_code == 404
 
 
+def test_messages_function_serves_the_messages_api_at_its_root_and_paths(
+        start_function: Callable[..., FunctionServer], sim: VertexSimulator) -> None:
+    server = start_function("messages")
+    sim.script({"text": "root"}, {"text": "canonical"})
+    body = {"model": "claude-haiku-4-5", "max_tokens": 16, "messages": [{"role": "user", "content": "Hello"}]}
+
+    root = requests.post(f"{server.url}/", json=body, timeout=30)
+    canonical = requests.post(f"{server.url}/v1/messages?beta=true", json=body, timeout=30)
+    count = requests.post(f"{server.url}/v1/messages/count_tokens", json={**body, "max_tokens": None}, timeout=30)
+
+    assert root.json()["content"][0]["text"] == "root"
+    assert canonical.json()["content"][0]["text"] == "canonical"
+    assert count.status_code == 400  # Vertex refuses max_tokens in a count: Claude's own 400, in Anthropic's shape
+    assert count.json()["type"] == "error"
+    # Another function's route is Anthropic's 404 here.
+    other = requests.post(f"{server.url}/v1/chat/completions", json=body, timeout=30)
+    assert other.status_code == 404
+    assert other.json()["error"]["type"] == "not_found_error"
+
+
 def test_health_get_and_head(api: FunctionServer) -> None:
     got = requests.get(f"{api.url}/health", timeout=10)
     head = requests.head(f"{api.url}/health", timeout=10)

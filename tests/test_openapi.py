@@ -51,23 +51,38 @@ def test_the_document_is_valid_openapi_3_1() -> None:
 
 def test_security_and_errors_are_documented_everywhere() -> None:
     public = {r.name for r in ROUTES if r.public}
+    anthropic = {r.name for r in ROUTES if r.errors == "anthropic"}
     bearer = DOC["components"]["securitySchemes"]["bearer"]
     assert (bearer["type"], bearer["scheme"]) == ("http", "bearer")
+    assert DOC["components"]["securitySchemes"]["apiKey"]["name"] == "x-api-key"
     for path, method, op in operations():
         responses: dict[str, dict[str, str]] = op["responses"]  # type: ignore[assignment]
+        # The Anthropic routes answer Anthropic's error bodies (A<status>; 529 for unavailable) and take x-api-key.
+        prefix, unavailable = ("A", "529") if op["x-vertexchat-route"] in anthropic else ("E", "503")
         if method == "options" or op["x-vertexchat-route"] in public:
             assert op["security"] == [], (path, method)
         else:
-            assert "security" not in op  # the document's default: bearer
-            assert responses["401"] == {"$ref": "#/components/responses/E401"}
-            assert "503" in responses
+            if prefix == "A":
+                assert op["security"] == [{"bearer": []}, {"apiKey": []}]
+            else:
+                assert "security" not in op  # the document's default: bearer
+            assert responses["401"] == {"$ref": f"#/components/responses/{prefix}401"}
+            assert unavailable in responses
         assert "500" in responses
         for status, response in responses.items():
-            if status.startswith(("4", "5")) and path != "/health":
-                assert response == {"$ref": f"#/components/responses/E{status}"}, (path, method, status)
+            if status.startswith(("4", "5")) and path != "/health" and method != "options":
+                assert response == {"$ref": f"#/components/responses/{prefix}{status}"}, (path, method, status)
     assert "WWW-Authenticate" in DOC["components"]["responses"]["E401"]["headers"]
     assert "Retry-After" in DOC["components"]["responses"]["E429"]["headers"]
     assert "Retry-After" in DOC["components"]["responses"]["E503"]["headers"]
+    assert "Retry-After" in DOC["components"]["responses"]["A529"]["headers"]
+    error = DOC["components"]["schemas"]["AnthropicError"]
+    assert error["properties"]["type"] == {"const": "error"}
+
+
+def test_the_messages_operation_documents_json_and_the_event_stream() -> None:
+    ok = DOC["paths"]["/v1/messages"]["post"]["responses"]["200"]["content"]
+    assert set(ok) == {"application/json", "text/event-stream"}
 
 
 def test_the_chat_operation_documents_json_and_the_event_stream() -> None:

@@ -121,6 +121,20 @@ BUILTIN_ALIASES: dict[str, str] = {
 }
 
 
+# ``anthropic-beta`` values Vertex AI refuses with a 400 ("Unexpected value(s) ... for the
+# `anthropic-beta` header"), each with where it was seen answered by Vertex. The Messages API
+# drops them before calling Vertex (with a log line), so a client that advertises one (Claude
+# Code sends prompt-caching-scope with every request) is never failed for it; a value not yet
+# listed here that Vertex refuses is dropped on a single retry instead (anthropic_messages/betas.py).
+REFUSED_BETAS: dict[str, str] = {
+    "prompt-caching-2024-07-31": "BerriAI/litellm#14293 (claude-3-5-sonnet on Vertex)",
+    "prompt-caching-scope-2026-01-05": "QuantumNous/new-api#2975, anthropics/claude-code#21612 (req_vrtx_ request id)",
+    "structured-outputs-2025-11-13": "vercel/ai#10981 (claude-sonnet-4-5@20250929 on Vertex)",
+    "structured-outputs-2025-12-15": "QuantumNous/new-api#2975 (claude-opus-4-6 on Vertex)",
+    "effort-2025-11-24": "anthropics/claude-agent-sdk-typescript#307 (req_vrtx_), anthropic-sdk-typescript#1089",
+}
+
+
 @dataclass(frozen=True, slots=True)
 class Model:
     """One callable model: the id a client sends and what Vertex is called with."""

@@ -13,13 +13,15 @@ from dataclasses import dataclass
 
 ALLOWED_METHODS = "GET, POST, PATCH, DELETE, HEAD, OPTIONS"
 ALLOWED_HEADERS = ("authorization", "content-type", "idempotency-key", "x-session-id", "x-request-id",
-                   "openai-organization", "openai-project", "traceparent")
+                   "openai-organization", "openai-project", "traceparent",
+                   # The Anthropic SDKs in a browser (dangerouslyAllowBrowser), on the Messages API routes.
+                   "x-api-key", "anthropic-version", "anthropic-beta", "anthropic-dangerous-direct-browser-access")
 # The OpenAI JS SDK adds x-stainless-* telemetry headers to every request it makes.
 ALLOWED_HEADER_PREFIXES = ("x-stainless-",)
 # What a page may read of a cross-origin answer beyond the CORS-safelisted headers: WWW-Authenticate
 # tells it the token expired (refresh and retry) rather than that it has no access.
 EXPOSED_HEADERS = ("X-Request-Id, X-Session-Id, X-Session-Saved, Idempotent-Replayed, Retry-After, WWW-Authenticate, "
-                   "X-Catalog-Source, X-Upstream")
+                   "X-Catalog-Source, X-Upstream, request-id")
 MAX_AGE_SECONDS = "7200"  # Chromium caps preflight caching at two hours
 
 

@@ -19,6 +19,7 @@ from typing import Any
 import flask
 
 from vertexchat import __version__, web
+from vertexchat.anthropic_messages import openapi as messages_openapi
 from vertexchat.cors import ALLOWED_METHODS, EXPOSED_HEADERS, MAX_AGE_SECONDS
 from vertexchat.openapi_schemas import (
     SCHEMAS,
@@ -68,9 +69,9 @@ def document() -> JSON:
         "tags": [{"name": name, "description": text} for name, text in _TAGS.items()],
         "paths": paths,
         "components": {
-            "securitySchemes": {"bearer": _BEARER},
-            "schemas": SCHEMAS,
-            "responses": _ERROR_RESPONSES,
+            "securitySchemes": {"bearer": _BEARER, "apiKey": messages_openapi.API_KEY_SCHEME},
+            "schemas": {**SCHEMAS, **messages_openapi.SCHEMAS},
+            "responses": {**_ERROR_RESPONSES, **_ANTHROPIC_ERROR_RESPONSES},
             "headers": _HEADERS,
         },
     }
@@ -88,9 +89,12 @@ def path_template(pattern: str) -> tuple[str, list[str]]:
 
 def _operation(route: Route, method: str) -> JSON:
     spec = _OPERATIONS[(route.name, method)]
-    statuses = (*spec.get("errors", ()), 500) if route.public else (*spec.get("errors", ()), 401, 500, 503)
-    responses = {**spec["responses"], **{str(s): error_ref(s) for s in sorted(statuses)
-                                         if str(s) not in spec["responses"]}}
+    anthropic = route.errors == "anthropic"
+    defaults = messages_openapi.DEFAULT_STATUSES if anthropic else (401, 500, 503)
+    statuses = (*spec.get("errors", ()), 500) if route.public else (*spec.get("errors", ()), *defaults)
+    prefix = "A" if anthropic else "E"  # Anthropic's error body and statuses, or OpenAI's
+    responses = {**spec["responses"], **{str(s): {"$ref": f"#/components/responses/{prefix}{s}"}
+                                         for s in sorted(statuses) if str(s) not in spec["responses"]}}
     operation: JSON = {
         "operationId": spec["id"],
         "tags": [spec["tag"]],
@@ -106,6 +110,8 @@ def _operation(route: Route, method: str) -> JSON:
         operation["requestBody"] = spec["body"]
     if route.public:
         operation["security"] = []
+    elif route.x_api_key:
+        operation["security"] = messages_openapi.SECURITY
     return operation
 
 
@@ -154,7 +160,10 @@ nobody else can see, change or delete them.
 
 **Errors.** Every error is `{"error": {"message", "type", "param", "code"}}`; `param` names
 the offending field. In a stream, an error after the first byte arrives as
-`data: {"error": {...}}` followed by `data: [DONE]`.
+`data: {"error": {...}}` followed by `data: [DONE]`. The Anthropic Messages API routes
+(`/v1/messages`) answer in Anthropic's shape instead: `{"type": "error", "error": {"type",
+"message"}}`, 529 for overloaded, and in a stream an `event: error`; they also take the token
+as `x-api-key`.
 
 **CORS.** Origins listed in `CORS_ALLOWED_ORIGINS` get `Access-Control-Allow-Origin` on
 every response (errors and streams included), with `Access-Control-Expose-Headers`.
@@ -168,6 +177,7 @@ Every function also answers its own root path `/` as its primary route (see `x-v
 
 _TAGS = {
     "chat": "OpenAI Chat Completions.",
+    "messages": "The Anthropic Messages API (Claude Code, the Anthropic SDKs), passed through to Vertex AI.",
     "models": "The Claude models this deployment offers.",
     "sessions": "Conversations, visible to their owner only.",
     "compat": "The earlier frontend's session routes, in its shapes.",
@@ -228,6 +238,9 @@ _ERROR_STATUSES: dict[int, tuple[str, tuple[str, ...]]] = {
 
 _ERROR_RESPONSES: JSON = {f"E{status}": json_content(ref("Error"), text, headers)
                           for status, (text, headers) in _ERROR_STATUSES.items()}
+
+_ANTHROPIC_ERROR_RESPONSES: JSON = {f"A{status}": json_content(ref("AnthropicError"), text, headers)
+                                    for status, (text, headers) in messages_openapi.ERROR_STATUSES.items()}
 
 _LIMIT_SESSIONS = query("limit", "Page size (1-100, default 20).", {"type": "integer", "minimum": 1, "maximum": 100})
 _LIMIT_MESSAGES = query("limit", "Page size (1-1000, default 100).",
@@ -348,4 +361,5 @@ _OPERATIONS: dict[tuple[str, str], JSON] = {
         "id": "openapi", "tag": "service", "summary": "This document",
         "responses": {"200": json_content({"type": "object", "required": ["openapi", "paths"]}, "OpenAPI 3.1.")},
     },
+    **messages_openapi.OPERATIONS,
 }

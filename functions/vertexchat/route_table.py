@@ -27,6 +27,8 @@ class Route:
     public: bool = False
     # The shape of its error bodies: the API's own (see ``errors.ERROR_DIALECTS``).
     errors: str = "openai"
+    # The token may also come as ``x-api-key`` (the Anthropic clients' header), not only as a bearer token.
+    x_api_key: bool = False
 
     def match(self, path: str) -> dict[str, str] | None:
         found = re.fullmatch(self.pattern, path)
@@ -35,12 +37,20 @@ class Route:
 
 def _route(name: str, pattern: str, methods: tuple[str, ...], target: str, *functions: str,
            public: bool = False, errors: str = "openai") -> Route:
-    return Route(name, pattern, methods, target, frozenset((*functions, "api")), public, errors)
+    # Anthropic's API takes its key as x-api-key (Claude Code's ANTHROPIC_API_KEY, apiKeyHelper).
+    return Route(name, pattern, methods, target, frozenset((*functions, "api")), public, errors,
+                 x_api_key=errors == "anthropic")
 
 
 ROUTES: tuple[Route, ...] = (
     _route("chat.completions", r"/v1/chat/completions", ("POST",), "vertexchat.openai_chat.route:create_completion",
            "chat_completions"),
+    # The Anthropic Messages API, passed through to Claude on Vertex. Claude Code adds ?beta=true (the
+    # query string is not part of the path matched here).
+    _route("messages", r"/v1/messages", ("POST",), "vertexchat.anthropic_messages.route:create_message", "messages",
+           errors="anthropic"),
+    _route("messages.count_tokens", r"/v1/messages/count_tokens", ("POST",),
+           "vertexchat.anthropic_messages.route:count_tokens", "messages", errors="anthropic"),
     _route("models.list", r"/v1/models", ("GET",), "vertexchat.model_list:list_models", "models"),
     # Model ids contain "@" and "."; Flask hands over the path already percent-decoded.
     _route("models.get", r"/v1/models/(?P<model_id>[^/]+)", ("GET",), "vertexchat.model_list:get_model", "models"),
@@ -59,10 +69,10 @@ ROUTES: tuple[Route, ...] = (
     _route("index", r"/v1", ("GET",), "vertexchat.routing:index", public=True),
     # Every function describes the whole API (the front door sends this path to `models`).
     _route("openapi", r"/openapi\.json", ("GET",), "vertexchat.openapi:serve", "chat_completions", "models",
-           "sessions", "health", public=True),
+           "sessions", "health", "messages", public=True),
 )
 
 # The route a function's root path "/" stands for.
 ROOT_ROUTE = {"chat_completions": "chat.completions", "models": "models.list",
-              "sessions": "sessions.collection", "health": "health", "api": "index"}
+              "sessions": "sessions.collection", "health": "health", "messages": "messages", "api": "index"}
 FUNCTIONS = tuple(ROOT_ROUTE)

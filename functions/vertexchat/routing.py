@@ -20,7 +20,7 @@ from typing import Any
 import flask
 
 from vertexchat import body_guard, logs, web
-from vertexchat.errors import APIError, MethodNotAllowedError, NotFoundError, internal_error
+from vertexchat.errors import APIError, AuthenticationError, MethodNotAllowedError, NotFoundError, internal_error
 from vertexchat.route_table import ROOT_ROUTE, ROUTES, Route
 from vertexchat.services import Services, services
 
@@ -62,6 +62,8 @@ def serve(function: str, request: flask.Request) -> flask.Response:
 
 def _dispatch(function: str, call: web.Call, svc: Services) -> flask.Response:
     path = call.request.path.rstrip("/") or "/"
+    # Until a route is found, errors take the shape of the function's own API (messages: Anthropic's).
+    call.error_dialect = _root(function).errors
     route, params = _find(function, path)
     call.fields["route"] = route.name
     call.error_dialect = route.errors
@@ -75,21 +77,40 @@ def _dispatch(function: str, call: web.Call, svc: Services) -> flask.Response:
         raise MethodNotAllowedError(f"{method} is not allowed on {path}; use {', '.join(route.methods)}.",
                                     allow=(*route.methods, "OPTIONS"))
     if not route.public:
-        call.user = svc.identify(call.request.headers.get("Authorization"))
+        call.user = svc.identify(_credential(call.request, route))
         call.fields["user"] = logs.user_hash(call.user)
     return _target(route)(call, svc, params)
 
 
+def _credential(request: flask.Request, route: Route) -> str | None:
+    """The ``Authorization`` value to verify; on Anthropic routes an ``x-api-key`` token stands for a bearer token.
+
+    Claude Code's ``apiKeyHelper`` sends its token in both headers: then they must agree.
+    """
+    authorization = request.headers.get("Authorization")
+    api_key = request.headers.get("x-api-key") if route.x_api_key else None
+    if not api_key:
+        return authorization
+    scheme, _, token = (authorization or "").partition(" ")
+    if authorization is not None and (scheme.lower() != "bearer" or token.strip() != api_key.strip()):
+        raise AuthenticationError("The Authorization and x-api-key headers carry different tokens; send one.")
+    return f"Bearer {api_key.strip()}"
+
+
 def _find(function: str, path: str) -> tuple[Route, dict[str, str]]:
     if path == "/":
-        root = ROOT_ROUTE[function]
-        return next(r for r in ROUTES if r.name == root), {}
+        return _root(function), {}
     for route in ROUTES:
         if function in route.functions:
             params = route.match(path)
             if params is not None:
                 return route, params
     raise NotFoundError(f"No route for {path} on this function.")
+
+
+def _root(function: str) -> Route:
+    root = ROOT_ROUTE[function]
+    return next(r for r in ROUTES if r.name == root)
 
 
 def _target(route: Route) -> Handler:

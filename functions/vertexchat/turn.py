@@ -64,6 +64,16 @@ class Reply:
     usage: JSON | None
 
 
+class ClaudeCalls(Protocol):
+    """The upstream calls a turn makes (``upstream.claude.Vertex`` by default; a codec may wrap them)."""
+
+    def create(self, body: Mapping[str, Any], *, headers: Mapping[str, str] | None = None,
+               region: str | None = None) -> JSON: ...
+
+    def stream(self, body: Mapping[str, Any], *, headers: Mapping[str, str] | None = None,
+               region: str | None = None) -> Callable[[], Upstream]: ...
+
+
 class ReplyCodec(Protocol):
     """The API's reading of a Claude message (whole, or as far as a cut stream got)."""
 
@@ -80,11 +90,13 @@ class Turn:
     recorder: Recorder | None = None
     idempotency: IdempotentRequest | None = None
     attempts: Attempts = field(default_factory=Attempts)
+    # The calls to make (default: ``svc.vertex``) and the headers to send (default: the model's).
+    upstream: ClaudeCalls | None = None
+    headers: Mapping[str, str] | None = None
 
     def create(self, body: Mapping[str, Any], codec: ReplyCodec) -> Reply:
         """A non-streamed turn: the upstream's message, read by the API's codec, stored and settled."""
-        message = self._failover(lambda region: self.svc.vertex.create(body, headers=self.target.headers,
-                                                                       region=region))
+        message = self._failover(lambda region: self._calls.create(body, headers=self._headers, region=region))
         reply = codec.reply(message)
         seq = None
         if self.recorder is not None:
@@ -140,8 +152,16 @@ class Turn:
     def _session_id(self) -> str | None:
         return self.recorder.session_id if self.recorder is not None else None
 
+    @property
+    def _calls(self) -> ClaudeCalls:
+        return self.upstream if self.upstream is not None else self.svc.vertex
+
+    @property
+    def _headers(self) -> Mapping[str, str]:
+        return self.headers if self.headers is not None else self.target.headers
+
     def _opener(self, body: Mapping[str, Any], region: str) -> Callable[[], Upstream]:
-        return self.svc.vertex.stream(body, headers=self.target.headers, region=region)
+        return self._calls.stream(body, headers=self._headers, region=region)
 
     def _failover(self, attempt: Callable[[str], T]) -> T:
         try:

@@ -30,8 +30,8 @@ from anthropic import AnthropicVertex
 from vertexchat.config import Settings
 from vertexchat.errors import APIError, GatewayTimeoutError, UpstreamError, upstream_error
 from vertexchat.upstream.credentials import AmbientCredentials
-from vertexchat.upstream.endpoints import api_base
-from vertexchat.upstream.sse import sse_events
+from vertexchat.upstream.endpoints import api_base, model_url
+from vertexchat.upstream.sse import sse_events, sse_raw_events
 
 JSON = dict[str, Any]
 
@@ -90,6 +90,55 @@ class Vertex:
             return UpstreamStream(response.http_response, manager)
 
         return open_stream
+
+    def create_raw(self, model: str, content: bytes, *, headers: Mapping[str, str] | None = None,
+                   region: str | None = None) -> JSON:
+        """``:rawPredict`` with ``content``, the exact JSON body (no ``model``), posted as is: the pass-through
+        of the Messages API. Returns Claude's message; errors are mapped as for :meth:`create`."""
+        request = self._raw_request(model, content, headers, region, stream=False)
+        try:
+            response = self._http.send(request)
+        except httpx2.HTTPError as exc:
+            raise _map_transport_error(exc) from None
+        with contextlib.closing(response):
+            if response.status_code >= 400:
+                raise _status_error(response)
+            try:
+                message = response.json()
+            except ValueError:
+                raise UpstreamError("Vertex AI returned an unreadable response (ValueError).") from None
+        if not isinstance(message, dict) or message.get("type") != "message":
+            raise UpstreamError("Vertex AI returned something that is not a Claude message.")
+        return message
+
+    def stream_raw(self, model: str, content: bytes, *, headers: Mapping[str, str] | None = None,
+                   region: str | None = None) -> Callable[[], UpstreamStream]:
+        """Prepare a ``:streamRawPredict`` of the exact body ``content``; like :meth:`stream`, but its events
+        are :class:`~vertexchat.upstream.sse.RawEvent` dicts that keep the bytes Vertex sent."""
+        request = self._raw_request(model, content, headers, region, stream=True)
+
+        def open_stream() -> UpstreamStream:
+            try:
+                response = self._http.send(request, stream=True)
+            except httpx2.HTTPError as exc:
+                raise _map_transport_error(exc) from None
+            if response.status_code >= 400:
+                with contextlib.closing(response):
+                    response.read()
+                    raise _status_error(response)
+            return UpstreamStream(response, contextlib.closing(response), parse=sse_raw_events)
+
+        return open_stream
+
+    def _raw_request(self, model: str, content: bytes, headers: Mapping[str, str] | None, region: str | None,
+                     *, stream: bool) -> httpx2.Request:
+        """The request, built on the caller's thread: a credential failure is an immediate 503."""
+        region = region or self._settings.region
+        url = model_url(self._settings, self._credentials.project_id(), region, model,
+                        "streamRawPredict" if stream else "rawPredict")
+        sent = {**self._auth_headers(headers), "Content-Type": "application/json"}
+        return self._http.build_request("POST", url, content=content, headers=sent,
+                                        timeout=self._timeout(stream=stream))
 
     def _prepare(self, body: Mapping[str, Any], headers: Mapping[str, str] | None, region: str | None,
                  *, stream: bool) -> tuple[AnthropicVertex, dict[str, Any]]:
@@ -151,9 +200,11 @@ class UpstreamStream:
     - the response is released by the thread that iterates it, never under its feet.
     """
 
-    def __init__(self, response: httpx2.Response, manager: Any) -> None:
+    def __init__(self, response: httpx2.Response, manager: Any,
+                 parse: Callable[[Iterator[bytes]], Iterator[JSON]] = sse_events) -> None:
         self._response = response
         self._manager = manager
+        self._parse = parse
         self._lock = threading.Lock()
         self._closed = False
         self._iterating = False
@@ -169,7 +220,7 @@ class UpstreamStream:
         try:
             # SSE parsed straight from the (content-decoded) bytes: httpx's text and line layers
             # cost more CPU per event than everything else the relay does together.
-            yield from sse_events(self._response.iter_bytes())
+            yield from self._parse(self._response.iter_bytes())
             self._finished = True
         except httpx2.TimeoutException:
             if not self._closed:
@@ -259,6 +310,21 @@ def _socket_of(response: httpx2.Response) -> socket.socket | None:
         return None
     sock = stream.get_extra_info("socket")
     return sock if isinstance(sock, socket.socket) else None
+
+
+def _map_transport_error(exc: httpx2.HTTPError) -> APIError:
+    if isinstance(exc, httpx2.TimeoutException):
+        return GatewayTimeoutError("Vertex AI did not answer in time.")
+    return UpstreamError("Could not connect to Vertex AI.", code="upstream_unreachable")
+
+
+def _status_error(response: httpx2.Response) -> APIError:
+    """The mapped error for an upstream answer >= 400 whose body has been read."""
+    try:
+        body: object = response.json()
+    except ValueError:
+        body = response.text or response.reason_phrase
+    return upstream_error(response.status_code, body, response.headers)
 
 
 def _map_sdk_error(exc: anthropic.APIError) -> APIError:

@@ -31,6 +31,12 @@ def count_tokens_url(settings: Settings, project: str, location: str) -> str:
             "/publishers/anthropic/models/count-tokens:rawPredict")
 
 
+def model_url(settings: Settings, project: str, location: str, model: str, method: str) -> str:
+    """A publisher model's ``:rawPredict`` / ``:streamRawPredict`` URL, as the SDK's Vertex client builds it."""
+    return (f"{api_base(settings, location)}/projects/{project}/locations/{location}"
+            f"/publishers/anthropic/models/{model}:{method}")
+
+
 def listing_url(settings: Settings) -> str:
     """Model Garden's Anthropic listing (``v1beta1`` only), on the primary location's host."""
     return f"{settings.vertex_endpoint}{LIST_PATH}"

@@ -64,6 +64,16 @@ class VertexRest:
                             json=body, timeout=_COUNT_TIMEOUT)
         return int(answer.get("input_tokens") or 0)
 
+    def count_tokens_raw(self, content: bytes, *, headers: Mapping[str, str] | None = None,
+                         location: str | None = None) -> dict[str, Any]:
+        """``count-tokens:rawPredict`` with ``content``, a client's exact JSON body (``model`` and
+        ``anthropic_version`` in it, as Vertex wants): Vertex's answer, e.g. ``{"input_tokens": 12}``."""
+        location = location or self._settings.region
+        url = count_tokens_url(self._settings, self._credentials.project_id(), location)
+        sent = {**(headers or {}), "Authorization": f"Bearer {self._credentials.token()}",
+                "Content-Type": "application/json"}
+        return dict(self._call("POST", url, headers=sent, data=content, timeout=_COUNT_TIMEOUT))
+
     def _get_json(self, url: str, params: Mapping[str, str], headers: Mapping[str, str]) -> Mapping[str, Any]:
         return self._call("GET", url, params=params, headers=headers, timeout=self._listing_timeout)
 

@@ -36,6 +36,41 @@ def sse_events(chunks: Iterator[bytes]) -> Iterator[JSON]:
         yield _parse_event(data)
 
 
+class RawEvent(dict[str, Any]):
+    """A parsed Claude event that keeps the exact bytes it arrived as (``raw``: the SSE block and its
+    blank line), so a pass-through codec can send it on unchanged while the fold reads the dict."""
+
+    __slots__ = ("raw",)
+
+    raw: bytes
+
+
+def sse_raw_events(chunks: Iterator[bytes]) -> Iterator[JSON]:
+    """Like :func:`sse_events`, but each event is a :class:`RawEvent` carrying its own bytes."""
+    pending = b""
+    for chunk in chunks:
+        pending += chunk
+        if b"\r" in pending:
+            pending = pending.replace(b"\r\n", b"\n")
+        *blocks, pending = pending.split(b"\n\n")
+        for block in blocks:
+            event = _raw_event(block)
+            if event is not None:
+                yield event
+    event = _raw_event(pending)
+    if event is not None:
+        yield event
+
+
+def _raw_event(block: bytes) -> RawEvent | None:
+    data = _data_of(block)
+    if data is None:
+        return None
+    event = RawEvent(_parse_event(data))
+    event.raw = block.strip(b"\n") + b"\n\n"
+    return event
+
+
 def _data_of(block: bytes) -> bytes | None:
     lines = [line[5:].lstrip(b" ") for line in block.split(b"\n") if line.startswith(b"data:")]
     if not lines:
