@@ -18,7 +18,7 @@ from typing import Any
 
 import flask
 
-from vertexchat import __version__, web
+from vertexchat import __version__, openapi_responses, web
 from vertexchat.cors import ALLOWED_METHODS, EXPOSED_HEADERS, MAX_AGE_SECONDS
 from vertexchat.openapi_schemas import (
     SCHEMAS,
@@ -69,7 +69,7 @@ def document() -> JSON:
         "paths": paths,
         "components": {
             "securitySchemes": {"bearer": _BEARER},
-            "schemas": SCHEMAS,
+            "schemas": {**SCHEMAS, **openapi_responses.SCHEMAS},
             "responses": _ERROR_RESPONSES,
             "headers": _HEADERS,
         },
@@ -168,6 +168,7 @@ Every function also answers its own root path `/` as its primary route (see `x-v
 
 _TAGS = {
     "chat": "OpenAI Chat Completions.",
+    "responses": "OpenAI Responses, stored under their owner.",
     "models": "The Claude models this deployment offers.",
     "sessions": "Conversations, visible to their owner only.",
     "compat": "The earlier frontend's session routes, in its shapes.",
@@ -349,3 +350,4 @@ _OPERATIONS: dict[tuple[str, str], JSON] = {
         "responses": {"200": json_content({"type": "object", "required": ["openapi", "paths"]}, "OpenAPI 3.1.")},
     },
 }
+_OPERATIONS.update(openapi_responses.OPERATIONS)

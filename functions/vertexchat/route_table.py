@@ -41,6 +41,12 @@ def _route(name: str, pattern: str, methods: tuple[str, ...], target: str, *func
 ROUTES: tuple[Route, ...] = (
     _route("chat.completions", r"/v1/chat/completions", ("POST",), "vertexchat.openai_chat.route:create_completion",
            "chat_completions"),
+    _route("responses.create", r"/v1/responses", ("POST",), "vertexchat.openai_responses.route:create_response",
+           "responses"),
+    _route("responses.item", r"/v1/responses/(?P<response_id>[^/]+)", ("GET", "DELETE"),
+           "vertexchat.openai_responses.route:response_item", "responses"),
+    _route("responses.input_items", r"/v1/responses/(?P<response_id>[^/]+)/input_items", ("GET",),
+           "vertexchat.openai_responses.route:list_input_items", "responses"),
     _route("models.list", r"/v1/models", ("GET",), "vertexchat.model_list:list_models", "models"),
     # Model ids contain "@" and "."; Flask hands over the path already percent-decoded.
     _route("models.get", r"/v1/models/(?P<model_id>[^/]+)", ("GET",), "vertexchat.model_list:get_model", "models"),
@@ -59,10 +65,10 @@ ROUTES: tuple[Route, ...] = (
     _route("index", r"/v1", ("GET",), "vertexchat.routing:index", public=True),
     # Every function describes the whole API (the front door sends this path to `models`).
     _route("openapi", r"/openapi\.json", ("GET",), "vertexchat.openapi:serve", "chat_completions", "models",
-           "sessions", "health", public=True),
+           "sessions", "health", "responses", public=True),
 )
 
 # The route a function's root path "/" stands for.
-ROOT_ROUTE = {"chat_completions": "chat.completions", "models": "models.list",
+ROOT_ROUTE = {"chat_completions": "chat.completions", "responses": "responses.create", "models": "models.list",
               "sessions": "sessions.collection", "health": "health", "api": "index"}
 FUNCTIONS = tuple(ROOT_ROUTE)
