@@ -12,6 +12,7 @@ locals {
   # (tests/test_infra.py checks this against handlers.ROUTES).
   front_door_paths = {
     chat_completions = ["/v1/chat/completions"]
+    responses        = ["/v1/responses", "/v1/responses/*"]
     models           = ["/v1/models", "/v1/models/*", "/openapi.json"]
     sessions         = ["/v1/sessions", "/v1/sessions/*", "/atoms/chat/sessions", "/atoms/chat/sessions/*"]
     health           = ["/health"]

@@ -32,6 +32,8 @@ PURE = (
     "vertexchat.sessions.ids", "vertexchat.sessions.cursors", "vertexchat.sessions.records",
     "vertexchat.sessions.transcript", "vertexchat.sessions.claims", "vertexchat.sessions.atoms_compat",
     "vertexchat.upstream.endpoints", "vertexchat.upstream.sse", "vertexchat.openapi_schemas",
+    "vertexchat.openai_responses.schema", "vertexchat.openai_responses.items", "vertexchat.openai_responses.request",
+    "vertexchat.openai_responses.reply", "vertexchat.openai_responses.events", "vertexchat.openapi_responses",
 )
 # Only the upstream adapter talks to Vertex: these libraries are imported nowhere else.
 UPSTREAM_ONLY = ("anthropic", "httpx", "httpx2", "requests", "google.auth.transport")

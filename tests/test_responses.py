@@ -12,7 +12,6 @@ from typing import Any
 import openai
 import pydantic
 import pytest
-import requests
 
 from local.vertex_sim import VertexSimulator
 from tests.harness import FunctionServer
@@ -58,7 +57,8 @@ def test_create_answers_with_claude_and_sends_instructions_as_system(oai: openai
     assert response.status == "completed"
     assert response.model == MODEL
     assert [item.type for item in response.output] == ["message"]
-    assert response.usage is not None and response.usage.total_tokens == (response.usage.input_tokens
+    assert response.usage is not None
+    assert response.usage.total_tokens == (response.usage.input_tokens
                                                                            + response.usage.output_tokens)
     body = last_body(sim)
     assert body["system"] == [{"type": "text", "text": "Be brief."}]
