@@ -70,9 +70,13 @@ SCHEMAS: dict[str, JSON] = {
         },
     },
     "ResponseEvent": {
-        "type": "object", "required": ["type", "sequence_number"],
-        "description": "One SSE event (`event: <type>`, `data: <this>`).",
-        "properties": {"type": {"type": "string"}, "sequence_number": {"type": "integer"}},
+        "type": "object", "required": ["data"],
+        "description": "One server-sent event: `event: <type>` and `data: <JSON>` with the same `type` and a "
+                       "`sequence_number` counting from 0.",
+        "properties": {"event": {"type": "string"}, "data": {
+            "contentMediaType": "application/json",
+            "contentSchema": {"type": "object", "required": ["type", "sequence_number"],
+                              "properties": {"type": {"type": "string"}, "sequence_number": {"type": "integer"}}}}},
     },
     "ResponseDeleted": {
         "type": "object", "required": ["id", "object", "deleted"],
