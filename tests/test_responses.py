@@ -189,3 +189,21 @@ def test_built_in_tools_are_a_400_naming_the_param(oai: openai.OpenAI, sim: Vert
 
     assert caught.value.body["param"] == "tools[0].type"  # type: ignore[index]
     assert sim.requests() == []
+
+
+def test_an_idempotency_key_replays_the_first_response(oai: openai.OpenAI, sim: VertexSimulator) -> None:
+    sim.script({"text": "Only once."}, {"text": "Streamed once."})
+    headers = {"Idempotency-Key": "resp-key-1"}
+    streamed_headers = {"Idempotency-Key": "resp-key-2"}
+
+    first = oai.responses.create(model=MODEL, input="once", extra_headers=headers)
+    again = oai.responses.with_raw_response.create(model=MODEL, input="once", extra_headers=headers)
+    finals = []
+    for _ in range(2):
+        with oai.responses.stream(model=MODEL, input="once", extra_headers=streamed_headers) as stream:
+            finals.append(stream.get_final_response())
+
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.parse().id == first.id
+    assert [(r.id, r.output_text) for r in finals] == [(finals[0].id, "Streamed once.")] * 2
+    assert len(sim.requests()) == 2

@@ -8,7 +8,6 @@ from typing import Any
 
 import agents
 import openai
-import pytest
 
 from local.vertex_sim import VertexSimulator
 from tests import clients

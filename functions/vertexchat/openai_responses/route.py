@@ -97,6 +97,15 @@ class ResponseRecorder(Recorder):
                                        "again without previous_response_id.", code="response_not_saved")
 
 
+class ResponseIdempotency(IdempotentRequest):
+    """An ``Idempotency-Key`` claim whose result is a response object (never a chat completion)."""
+
+    def complete(self, completion: JSON, session_id: str | None, seq: int | None) -> None:
+        # The shared claim rebuilds an oversized result from a chat transcript; a response is not
+        # one, so an oversized response frees the key instead (a retry runs again).
+        super().complete(completion, None, None)
+
+
 @dataclasses.dataclass
 class _Context:
     """What a request continues: the stored history, its session, where a 400 about it points."""
@@ -120,7 +129,7 @@ def create_response(call: web.Call, svc: Services, params: dict[str, str]) -> fl
     conv = conversation(request, named, context.history, context.param)
     key = call.request.headers.get("Idempotency-Key")
     lease = svc.settings.total_timeout + svc.settings.upstream_deadline
-    idempotency = IdempotentRequest(svc.store, call.user, key, body, lease_seconds=lease) if key else None
+    idempotency = ResponseIdempotency(svc.store, call.user, key, body, lease_seconds=lease) if key else None
     if idempotency is not None and idempotency.replay is not None:
         return _replay(call, idempotency, request)
     try:
