@@ -102,3 +102,15 @@ def test_agents_sdk_tool_loop(api: FunctionServer, sim: VertexSimulator, firesto
     first, second = generated(sim)
     assert first["tools"][0]["name"] == "get_weather"
     assert second["messages"] == PARIS_LOOP
+
+
+def test_ai_sdk_chat_provider_still_speaks_chat_completions(api: FunctionServer, sim: VertexSimulator,
+                                                            firestore: str) -> None:
+    sim.script(*weather_steps())
+
+    result = clients.ai_sdk("chat_generate_tools", clients.DriverOptions(api.url, "unused", model=MODEL))
+
+    assert result["ok"], result
+    assert result["text"] == "It is sunny and 21 C in Paris."
+    assert {r["path"] for r in result["requests"]} == {"/v1/chat/completions"}
+    assert generated(sim)[1]["messages"] == PARIS_LOOP
