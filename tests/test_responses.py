@@ -7,11 +7,13 @@ Firestore emulator, and asserts the answer the SDK reads and the body Vertex rec
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import openai
 import pydantic
 import pytest
+import requests
 
 from local.vertex_sim import VertexSimulator
 from tests.harness import FunctionServer
@@ -207,3 +209,46 @@ def test_an_idempotency_key_replays_the_first_response(oai: openai.OpenAI, sim: 
     assert again.parse().id == first.id
     assert [(r.id, r.output_text) for r in finals] == [(finals[0].id, "Streamed once.")] * 2
     assert len(sim.requests()) == 2
+
+
+def test_stateless_reasoning_round_trips_through_encrypted_content(oai: openai.OpenAI, sim: VertexSimulator) -> None:
+    thinking = {"type": "thinking", "thinking": "The user wants weather.", "signature": "sig-abc"}
+    sim.script({"content": [thinking, {"type": "tool_use", "id": "toolu_r1", "name": "get_weather",
+                                       "input": {"city": "Oslo"}}], "stop_reason": "tool_use"},
+               {"text": "Cold in Oslo."})
+    question = [{"role": "user", "content": "Weather in Oslo?"}]
+    options: dict[str, Any] = {"model": MODEL, "tools": [WEATHER_TOOL], "store": False,
+                               "reasoning": {"effort": "medium"}, "include": ["reasoning.encrypted_content"]}
+
+    with oai.responses.stream(input=question, **options) as stream:
+        events = list(stream)
+        first = stream.get_final_response()
+    reasoning, call = first.output
+    assert call.type == "function_call"
+    assert reasoning.type == "reasoning"
+    assert [part.text for part in reasoning.summary] == ["The user wants weather."]
+    assert "".join(e.delta for e in events if e.type == "response.reasoning_summary_text.delta") \
+        == "The user wants weather."
+    resent = [*question, *[item.model_dump(exclude_none=True) for item in first.output],
+              {"type": "function_call_output", "call_id": "toolu_r1", "output": "-3 C"}]
+    second = oai.responses.create(input=resent, **options)
+
+    assert second.output_text == "Cold in Oslo."
+    body = last_body(sim)
+    assert body["thinking"] == {"type": "enabled", "budget_tokens": 4096}
+    assert body["messages"][1] == {"role": "assistant", "content": [
+        thinking, {"type": "tool_use", "id": "toolu_r1", "name": "get_weather", "input": {"city": "Oslo"}}]}
+
+
+def test_heartbeats_keep_a_silent_stream_open(start_function: Callable[..., FunctionServer], sim: VertexSimulator,
+                                              firestore: str) -> None:
+    server = start_function(STREAM_HEARTBEAT_SECONDS="0.2")
+    sim.script({"text": "After a pause.", "stall_after": 1, "stall_ms": 1200})
+
+    response = requests.post(f"{server.url}/v1/responses", timeout=30,
+                             json={"model": MODEL, "input": "wait", "stream": True, "store": False})
+
+    assert response.text.count(": keep-alive\n\n") >= 2
+    datas = [json.loads(line[6:]) for line in response.text.splitlines() if line.startswith("data: ")]
+    assert datas[-1]["type"] == "response.completed"
+    assert datas[-1]["response"]["output"][0]["content"][0]["text"] == "After a pause."
