@@ -142,8 +142,8 @@ def _preflight(route: Route) -> JSON:
 
 
 _DESCRIPTION = """\
-An OpenAI-compatible Chat Completions API served by Claude on Vertex AI, with conversations
-(sessions) kept in Firestore.
+OpenAI-compatible Chat Completions and Responses APIs served by Claude on Vertex AI, with
+conversations (sessions) and stored responses kept in Firestore.
 
 **Authentication.** Every operation except `/health`, `/v1`, `/openapi.json` and CORS
 preflights needs `Authorization: Bearer <ID token>` (Firebase Authentication or any OIDC
@@ -154,7 +154,8 @@ nobody else can see, change or delete them.
 
 **Errors.** Every error is `{"error": {"message", "type", "param", "code"}}`; `param` names
 the offending field. In a stream, an error after the first byte arrives as
-`data: {"error": {...}}` followed by `data: [DONE]`.
+`data: {"error": {...}}` followed by `data: [DONE]`; in a Responses stream it is an `error` event
+followed by `response.failed`.
 
 **CORS.** Origins listed in `CORS_ALLOWED_ORIGINS` get `Access-Control-Allow-Origin` on
 every response (errors and streams included), with `Access-Control-Expose-Headers`.

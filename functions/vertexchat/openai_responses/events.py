@@ -33,6 +33,12 @@ HEARTBEAT = b": keep-alive\n\n"
 _encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 
+def encode_event(event: JSON, sequence_number: int) -> bytes:
+    """One SSE event: ``event: <type>`` and ``data: <compact json>`` carrying its ``sequence_number``."""
+    event["sequence_number"] = sequence_number
+    return f"event: {event['type']}\ndata: {_encode(event)}\n\n".encode()
+
+
 class ResponsesStream:
     """The semantic events of one streamed response."""
 
@@ -93,9 +99,8 @@ class ResponsesStream:
                 {"type": "response.in_progress", "response": response}]
 
     def _sse(self, event: JSON) -> bytes:
-        event["sequence_number"] = self._seq
         self._seq += 1
-        return f"event: {event['type']}\ndata: {_encode(event)}\n\n".encode()
+        return encode_event(event, self._seq - 1)
 
     def _where(self, block: Block) -> JSON:
         return {"item_id": self.builder.item_id(block.index, _ITEM_KINDS[self._kind(block)]),
@@ -182,8 +187,6 @@ def _text_part(text: str) -> JSON:
 
 def replay_events(response: Mapping[str, Any]) -> list[bytes]:
     """A stored response as a stream (an ``Idempotency-Key`` replay): each item added whole, then the end."""
-    stream = ResponsesStream.__new__(ResponsesStream)
-    stream._seq = 0
     opening = {**response, "status": "in_progress", "output": [], "usage": None}
     events: list[JSON] = [{"type": "response.created", "response": opening},
                           {"type": "response.in_progress", "response": opening}]
@@ -199,4 +202,4 @@ def replay_events(response: Mapping[str, Any]) -> list[bytes]:
         events.append({"type": "response.output_item.done", "output_index": index, "item": item})
     end = "response.incomplete" if response.get("status") == "incomplete" else "response.completed"
     events.append({"type": end, "response": dict(response)})
-    return [stream._sse(event) for event in events]
+    return [encode_event(event, seq) for seq, event in enumerate(events)]
