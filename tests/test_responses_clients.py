@@ -8,6 +8,7 @@ from typing import Any
 
 import agents
 import openai
+import requests
 
 from local.vertex_sim import VertexSimulator
 from tests import clients
@@ -67,6 +68,23 @@ def test_ai_sdk_stream_text_two_step_tool_loop_with_item_reference(api: Function
     bodies = generated(sim)
     assert [tool["name"] for tool in bodies[0]["tools"]] == ["get_weather"]
     assert bodies[1]["messages"] == PARIS_LOOP
+    assert the_one_session(api) == LOOP_IN_SESSION
+
+
+def the_one_session(api: FunctionServer) -> list[tuple[str, Any]]:
+    """The only session's messages as (role, content): a resent or referenced loop continues its session."""
+    [session] = requests.get(f"{api.url}/v1/sessions", timeout=10).json()["data"]
+    messages = requests.get(f"{api.url}/v1/sessions/{session['id']}/messages", timeout=10).json()["data"]
+    return [(m["role"], said(m["content"])) for m in messages]
+
+
+def said(content: Any) -> str:
+    """A stored message's text, whether the client sent a string or text parts."""
+    return content if isinstance(content, str) else "".join(part["text"] for part in content or ())
+
+
+LOOP_IN_SESSION = [("user", "What is the weather in Paris? Use the tool."), ("assistant", "Let me look that up."),
+                   ("tool", "Sunny, 21 C in Paris"), ("assistant", "It is sunny and 21 C in Paris.")]
 
 
 def agent_model(api: FunctionServer) -> agents.OpenAIResponsesModel:
@@ -102,6 +120,7 @@ def test_agents_sdk_tool_loop(api: FunctionServer, sim: VertexSimulator, firesto
     first, second = generated(sim)
     assert first["tools"][0]["name"] == "get_weather"
     assert second["messages"] == PARIS_LOOP
+    assert the_one_session(api) == LOOP_IN_SESSION
 
 
 def test_ai_sdk_chat_provider_still_speaks_chat_completions(api: FunctionServer, sim: VertexSimulator,

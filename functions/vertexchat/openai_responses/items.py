@@ -28,6 +28,7 @@ import binascii
 import json
 import uuid
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any, NoReturn
 
 from vertexchat.errors import InvalidRequestError, NotFoundError
@@ -93,16 +94,51 @@ def with_ids(items: tuple[JSON, ...]) -> tuple[tuple[JSON, ...], set[str]]:
     return tuple(out), assigned
 
 
-def chat_messages(items: tuple[JSON, ...]) -> tuple[list[JSON], list[str]]:
-    """Chat messages for resolved input items, and for each the param of the item it came from."""
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """Where a chat message came from: the item's param, and per tool call the param of its item."""
+
+    param: str
+    calls: tuple[str, ...] = ()
+
+
+def chat_messages(items: tuple[JSON, ...]) -> tuple[list[JSON], list[Origin]]:
+    """Chat messages for resolved input items, and for each where it came from.
+
+    Consecutive assistant items (text, function calls, reasoning) make one assistant message,
+    as vertexchat stores a reply: a client resending its output (in full or by reference)
+    continues the stored transcript instead of branching it.
+    """
     messages: list[JSON] = []
-    params: list[str] = []
+    origins: list[Origin] = []
     for i, item in enumerate(items):
         param = f"input[{i}]"
         for message in _convert(item, param):
-            messages.append(message)
-            params.append(param)
-    return messages, params
+            calls = tuple(param for _ in message.get("tool_calls") or ())
+            if message["role"] == "assistant" and messages and messages[-1]["role"] == "assistant" \
+                    and origins[-1].param.startswith("input["):
+                messages[-1] = _merged(messages[-1], message)
+                origins[-1] = Origin(origins[-1].param, origins[-1].calls + calls)
+            else:
+                messages.append(message)
+                origins.append(Origin(param, calls))
+    return messages, origins
+
+
+def _merged(first: JSON, second: JSON) -> JSON:
+    merged: JSON = {"role": "assistant", "content": _text_parts(first) + _text_parts(second) or None}
+    for key in ("tool_calls", "thinking_blocks"):
+        joined = [*(first.get(key) or ()), *(second.get(key) or ())]
+        if joined:
+            merged[key] = joined
+    return merged
+
+
+def _text_parts(message: JSON) -> list[JSON]:
+    content = message.get("content")
+    if isinstance(content, str):
+        return [{"type": "text", "text": content}] if content else []
+    return list(content or [])
 
 
 def encrypt_thinking(block: Mapping[str, Any]) -> str:

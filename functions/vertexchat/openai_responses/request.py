@@ -19,11 +19,12 @@ from dataclasses import dataclass
 from vertexchat.errors import InvalidRequestError
 from vertexchat.openai_chat.request import ClaudeRequest, image_urls, to_claude
 from vertexchat.openai_chat.schema import JSON, ChatRequest
-from vertexchat.openai_responses.items import chat_messages
+from vertexchat.openai_responses.items import Origin, chat_messages
 from vertexchat.openai_responses.schema import ResponsesRequest
 
 _MESSAGE_PARAM = re.compile(r"messages\[(\d+)\](.*)")
-_FIELD_NAMES = {".tool_call_id": ".call_id", ".tool_calls[0].function.arguments": ".arguments"}
+_TOOL_CALL = re.compile(r"\.tool_calls\[(\d+)\](.*)")
+_FIELD_NAMES = {".tool_call_id": ".call_id", ".function.arguments": ".arguments"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,13 +37,13 @@ class Conversation:
 
     messages: tuple[JSON, ...]
     chat: ChatRequest
-    params: tuple[str, ...]  # per message of ``chat.messages``: the request param it came from
+    origins: tuple[Origin, ...]  # per message of ``chat.messages``: the request params it came from
 
 
 def conversation(req: ResponsesRequest, items: tuple[JSON, ...], history: Sequence[JSON],
                  history_param: str) -> Conversation:
     """The conversation for resolved input ``items`` after ``history`` (stored chat messages)."""
-    new, params = chat_messages(items)
+    new, origins = chat_messages(items)
     messages = (*history, *new)
     system = ({"role": "system", "content": req.instructions},) if req.instructions else ()
     chat = ChatRequest(
@@ -51,8 +52,8 @@ def conversation(req: ResponsesRequest, items: tuple[JSON, ...], history: Sequen
         tool_choice=req.tool_choice, parallel_tool_calls=req.parallel_tool_calls,
         response_format=req.response_format, reasoning_effort=req.reasoning_effort, user=req.user,
         metadata=req.metadata)
-    origins = (*(("instructions",) if system else ()), *((history_param,) * len(history)), *params)
-    return Conversation(messages=messages, chat=chat, params=origins)
+    before = (*((Origin("instructions"),) if system else ()), *((Origin(history_param),) * len(history)))
+    return Conversation(messages=messages, chat=chat, origins=(*before, *origins))
 
 
 def claude_request(conv: Conversation, *, default_max_tokens: int,
@@ -61,7 +62,7 @@ def claude_request(conv: Conversation, *, default_max_tokens: int,
     try:
         return to_claude(conv.chat, default_max_tokens=default_max_tokens, resolved_images=resolved_images)
     except InvalidRequestError as exc:
-        exc.param = _responses_param(exc.param, conv.params)
+        exc.param = _responses_param(exc.param, conv.origins)
         raise
 
 
@@ -70,7 +71,7 @@ def remote_images(conv: Conversation) -> list[tuple[str, str]]:
     return image_urls(conv.chat)
 
 
-def _responses_param(param: str | None, origins: tuple[str, ...]) -> str | None:
+def _responses_param(param: str | None, origins: tuple[Origin, ...]) -> str | None:
     match = _MESSAGE_PARAM.fullmatch(param or "")
     if match is None:
         return "input" if param == "messages" else param
@@ -78,6 +79,9 @@ def _responses_param(param: str | None, origins: tuple[str, ...]) -> str | None:
     if index >= len(origins):
         return "input"
     origin = origins[index]
-    if not origin.startswith("input["):
-        return origin
-    return origin + _FIELD_NAMES.get(rest, rest.replace(".image_url.url", ".image_url"))
+    if not origin.param.startswith("input["):
+        return origin.param
+    call = _TOOL_CALL.match(rest)
+    if call is not None and int(call.group(1)) < len(origin.calls):
+        return origin.calls[int(call.group(1))] + _FIELD_NAMES.get(call.group(2), call.group(2))
+    return origin.param + _FIELD_NAMES.get(rest, rest.replace(".image_url.url", ".image_url"))

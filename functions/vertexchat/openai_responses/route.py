@@ -122,9 +122,12 @@ def create_response(call: web.Call, svc: Services, params: dict[str, str]) -> fl
     target = svc.catalog.resolve(request.model)
     call.fields.update(model=request.model, vertex_model=target.vertex_id, stream=request.stream)
     refs = input_items.references(request.input)
-    stored = svc.responses.items(call.user, refs)
+    # Referenced items, and items the client sends back whole (their ids): these link the session.
+    sent_ids = [item["id"] for item in request.input if isinstance(item.get("id"), str) and item["id"]]
+    stored = svc.responses.find(call.user, [*(ref for _, ref in refs), *sent_ids]) if request.store or refs else {}
     resolved = input_items.resolved(request.input, {key: found.item for key, found in stored.items()})
-    context = _context(svc, call.user, request, [found.session_id for found in stored.values()])
+    linked = [stored[item_id].session_id for item_id in (*(ref for _, ref in refs), *sent_ids) if item_id in stored]
+    context = _context(svc, call.user, request, linked)
     named, new_ids = input_items.with_ids(resolved)
     conv = conversation(request, named, context.history, context.param)
     key = call.request.headers.get("Idempotency-Key")

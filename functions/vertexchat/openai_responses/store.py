@@ -109,22 +109,18 @@ class ResponseStore:
         return StoredResponse(response_id, json.loads(data["body"]), json.loads(data.get("input") or "[]"),
                               data.get("session_id"), data.get("reply_seq"))
 
-    def items(self, owner: str, wanted: list[tuple[str, str]]) -> dict[str, StoredItem]:
-        """``owner``'s stored items among ``(param, id)``; NotFoundError naming the first missing one."""
-        if not wanted:
+    def find(self, owner: str, item_ids: list[str]) -> dict[str, StoredItem]:
+        """``owner``'s stored items among ``item_ids`` (those that are not stored are left out)."""
+        if not item_ids:
             return {}
-        refs = {self._item_ref(owner, item_id).id: (param, item_id) for param, item_id in wanted}
+        found = {}
+        now = datetime.now(UTC)
         with translated("read"):
-            snaps = self._db.get_all([self._item_ref(owner, item_id) for _, item_id in wanted], **self._opts())
-            found = {}
-            now = datetime.now(UTC)
-            for snap in snaps:
+            refs = [self._item_ref(owner, item_id) for item_id in dict.fromkeys(item_ids)]
+            for snap in self._db.get_all(refs, **self._opts()):
                 data = snap.to_dict() if snap.exists else None
                 if data and data.get("owner") == owner and not _expired(data, now):
                     found[data["item_id"]] = StoredItem(json.loads(data["item"]), data.get("session_id"))
-        for param, item_id in refs.values():
-            if item_id not in found:
-                raise NotFoundError(f"Item with id {item_id!r} not found.", param=param)
         return found
 
     def delete(self, owner: str, response_id: str) -> None:
