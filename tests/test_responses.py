@@ -252,3 +252,32 @@ def test_heartbeats_keep_a_silent_stream_open(start_function: Callable[..., Func
     datas = [json.loads(line[6:]) for line in response.text.splitlines() if line.startswith("data: ")]
     assert datas[-1]["type"] == "response.completed"
     assert datas[-1]["response"]["output"][0]["content"][0]["text"] == "After a pause."
+
+
+def test_a_streamed_parse_streams_the_json_as_text(oai: openai.OpenAI, sim: VertexSimulator) -> None:
+    sim.script({"content": [{"type": "tool_use", "id": "toolu_j", "name": "json_response",
+                             "input": {"city": "Lima", "degrees": 19},
+                             "chunks": ['{"city": "Li', 'ma", "degrees": 19}']}], "stop_reason": "tool_use"})
+
+    with oai.responses.stream(model=MODEL, input="Lima as JSON", text_format=Weather) as stream:
+        deltas = [e.delta for e in stream if e.type == "response.output_text.delta"]
+        final = stream.get_final_response()
+
+    assert "".join(deltas) == '{"city": "Lima", "degrees": 19}'
+    assert final.output_parsed == Weather(city="Lima", degrees=19)
+    assert final.status == "completed"
+
+
+def test_errors_are_openai_shaped_and_the_turn_logs_one_line(api: FunctionServer, oai: openai.OpenAI,
+                                                            sim: VertexSimulator) -> None:
+    with pytest.raises(openai.NotFoundError) as unknown:
+        oai.responses.create(model="gpt-4o", input="hi")
+    assert unknown.value.code == "model_not_found"
+    sim.script({"text": "Logged."})
+
+    raw = oai.responses.with_raw_response.create(model=MODEL, input="log me")
+
+    line = api.request_log(raw.headers["X-Request-Id"])
+    assert (line["route"], line["status"], line["response_id"]) == ("responses.create", 200, raw.parse().id)
+    assert line["usage"] == raw.http_response.json()["usage"]
+    assert line["session_id"] == raw.headers["X-Session-Id"]

@@ -111,7 +111,7 @@ def test_item_references_resolve_or_are_a_404() -> None:
 def test_usage_counts_cached_tokens_as_input() -> None:
     assert usage({"input_tokens": 10, "cache_read_input_tokens": 90, "cache_creation_input_tokens": 5,
                   "output_tokens": 7}) == {
-        "input_tokens": 105, "input_tokens_details": {"cached_tokens": 90}, "output_tokens": 7,
+        "input_tokens": 105, "input_tokens_details": {"cached_tokens": 90, "cache_write_tokens": 5}, "output_tokens": 7,
         "output_tokens_details": {"reasoning_tokens": 0}, "total_tokens": 112}
 
 
@@ -178,3 +178,35 @@ def test_an_error_after_the_start_is_an_error_event_then_response_failed() -> No
     assert tail[1]["response"]["status"] == "failed"
     assert tail[1]["response"]["error"]["message"] == "Vertex failed."
     assert tail[1]["sequence_number"] == 3
+
+
+def test_resent_output_items_merge_into_one_assistant_message_and_errors_name_the_item() -> None:
+    output = [{"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "Checking."}]},
+              {"type": "function_call", "call_id": "c1", "name": "f", "arguments": "{}"},
+              {"type": "function_call", "call_id": "c2", "name": "f", "arguments": "{\"x\":1}"}]
+    messages, _ = items.chat_messages(({"role": "user", "content": "q"}, *output))
+
+    assert messages[1] == {"role": "assistant", "content": [{"type": "text", "text": "Checking."}],
+                           "tool_calls": [{"id": "c1", "type": "function",
+                                           "function": {"name": "f", "arguments": "{}"}},
+                                          {"id": "c2", "type": "function",
+                                           "function": {"name": "f", "arguments": "{\"x\":1}"}}]}
+    broken = [*output[:2], {**output[2], "arguments": "not json"}]
+    with pytest.raises(InvalidRequestError) as caught:
+        claude_body({"input": [{"role": "user", "content": "q"}, *broken]})
+    assert caught.value.param == "input[3].arguments"
+
+
+def test_input_images_are_data_urls_sent_as_base64_blocks() -> None:
+    pixel = "iVBORw0KGgo="
+    body = claude_body({"input": [{"role": "user", "content": [
+        {"type": "input_text", "text": "What is this?"},
+        {"type": "input_image", "image_url": f"data:image/png;base64,{pixel}"}]}]})
+
+    assert body["messages"][0]["content"][1] == {"type": "image", "source": {"type": "base64",
+                                                                             "media_type": "image/png",
+                                                                             "data": pixel}}
+    with pytest.raises(InvalidRequestError) as caught:
+        claude_body({"input": [{"role": "user", "content": [{"type": "input_image",
+                                                             "image_url": "data:text/plain;base64,aGk="}]}]})
+    assert caught.value.param == "input[0].content[0].image_url"

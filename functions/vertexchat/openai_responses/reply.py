@@ -14,7 +14,8 @@ for ``reasoning.encrypted_content``. Other blocks (server tools) have no Respons
 Status: ``max_tokens`` (and a full context window) -> ``incomplete`` with reason
 ``max_output_tokens``; ``refusal`` -> ``incomplete`` with ``content_filter``; otherwise
 ``completed``. Usage counts cached prompt tokens as input tokens (Claude's ``input_tokens``
-excludes them); ``reasoning_tokens`` is 0 because Claude does not count thinking apart.
+excludes them), cache reads as ``cached_tokens`` and cache writes as ``cache_write_tokens``;
+``reasoning_tokens`` is 0 because Claude does not count thinking apart.
 
 Tested in tests/test_responses_codec.py.
 """
@@ -39,9 +40,11 @@ def usage(claude: Mapping[str, Any] | None) -> JSON:
     """Responses ``usage`` from Claude's."""
     claude = claude or {}
     cached = claude.get("cache_read_input_tokens") or 0
-    prompt = (claude.get("input_tokens") or 0) + cached + (claude.get("cache_creation_input_tokens") or 0)
+    written = claude.get("cache_creation_input_tokens") or 0
+    prompt = (claude.get("input_tokens") or 0) + cached + written
     output = claude.get("output_tokens") or 0
-    return {"input_tokens": prompt, "input_tokens_details": {"cached_tokens": cached}, "output_tokens": output,
+    return {"input_tokens": prompt, "input_tokens_details": {"cached_tokens": cached, "cache_write_tokens": written},
+            "output_tokens": output,
             "output_tokens_details": {"reasoning_tokens": 0}, "total_tokens": prompt + output}
 
 
