@@ -7,6 +7,9 @@ exactly like a missing one on every route, and nothing of it reaches Vertex.
 from __future__ import annotations
 
 import json
+import re
+import socket
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -142,3 +145,31 @@ def test_a_failure_mid_stream_is_an_error_event_then_response_failed(api: Functi
     assert [e["sequence_number"] for e in events] == list(range(len(events)))
     stored = requests.get(f"{api.url}/v1/responses/{events[0]['response']['id']}", timeout=10).json()
     assert stored["status"] == "failed"
+
+
+def test_a_client_that_leaves_closes_the_upstream_and_the_response_is_stored_incomplete(
+        api: FunctionServer, sim: VertexSimulator, firestore: str) -> None:
+    sim.script({"content": [{"type": "text", "text": "tok " * 200}], "stop_reason": "end_turn", "interval_ms": 50})
+    payload = json.dumps({"model": MODEL, "input": "long story", "stream": True}).encode()
+    sock = socket.create_connection(("127.0.0.1", api.port), timeout=10)
+    sock.sendall(b"POST /v1/responses HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                 + f"Content-Length: {len(payload)}\r\n\r\n".encode() + payload)
+    received = b""
+    while b"response.output_text.delta" not in received:
+        received += sock.recv(4096)
+    sock.close()
+    hung_up = time.time()
+    response_id = re.search(rb'"id":"(resp_[0-9a-f]+)"', received).group(1).decode()  # type: ignore[union-attr]
+
+    deadline = time.monotonic() + 5
+    while not (generated_records := [r for r in sim.requests() if r.get("closed_early")]):
+        assert time.monotonic() < deadline, sim.requests()
+        time.sleep(0.05)
+    assert generated_records[-1]["finished_at"] - hung_up < 1.0
+    deadline = time.monotonic() + 5
+    while (stored := requests.get(f"{api.url}/v1/responses/{response_id}", timeout=10)).status_code == 404:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    body = stored.json()
+    assert (body["status"], body["incomplete_details"]) == ("incomplete", {"reason": "interrupted"})
+    assert body["output"][0]["content"][0]["text"].startswith("tok ")
