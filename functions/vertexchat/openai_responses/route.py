@@ -27,6 +27,7 @@ from typing import Any
 import flask
 
 from vertexchat import web
+from vertexchat.catalog import Model
 from vertexchat.errors import APIError, InvalidRequestError, ServiceUnavailableError
 from vertexchat.openai_chat.reply import finish_reason, openai_message
 from vertexchat.openai_chat.route import fetch_images
@@ -115,47 +116,64 @@ class _Context:
     param: str
 
 
+@dataclasses.dataclass(frozen=True)
+class _Plan:
+    """One request, resolved: what it continues, its items (with ids) and its conversation."""
+
+    request: ResponsesRequest
+    target: Model
+    context: _Context
+    items: tuple[JSON, ...]
+    new_ids: frozenset[str]
+    conv: Conversation
+
+
 def create_response(call: web.Call, svc: Services, params: dict[str, str]) -> flask.Response:
     """Answer one Responses request, streamed or not."""
     body = web.json_body(call.request, svc.settings.max_request_bytes)
-    request = parse_responses_request(body)
-    target = svc.catalog.resolve(request.model)
-    call.fields.update(model=request.model, vertex_model=target.vertex_id, stream=request.stream)
-    refs = input_items.references(request.input)
-    # Referenced items, and items the client sends back whole (their ids): these link the session.
-    sent_ids = [item["id"] for item in request.input if isinstance(item.get("id"), str) and item["id"]]
-    stored = svc.responses.find(call.user, [*(ref for _, ref in refs), *sent_ids]) if request.store or refs else {}
-    resolved = input_items.resolved(request.input, {key: found.item for key, found in stored.items()})
-    linked = [stored[item_id].session_id for item_id in (*(ref for _, ref in refs), *sent_ids) if item_id in stored]
-    context = _context(svc, call.user, request, linked)
-    named, new_ids = input_items.with_ids(resolved)
-    conv = conversation(request, named, context.history, context.param)
+    plan = _plan(call, svc, parse_responses_request(body))
     key = call.request.headers.get("Idempotency-Key")
     lease = svc.settings.total_timeout + svc.settings.upstream_deadline
     idempotency = ResponseIdempotency(svc.store, call.user, key, body, lease_seconds=lease) if key else None
     if idempotency is not None and idempotency.replay is not None:
-        return _replay(call, idempotency, request)
+        return _replay(call, idempotency, plan.request)
     try:
-        return _answer(call, svc, request, conv, (target, context, idempotency, named, frozenset(new_ids)))
+        return _answer(call, svc, plan, idempotency)
     except BaseException:
         if idempotency is not None:
             idempotency.release()
         raise
 
 
-def _answer(call: web.Call, svc: Services, request: ResponsesRequest, conv: Conversation, parts: tuple[Any, ...]
-            ) -> flask.Response:
-    target, context, idempotency, named, new_ids = parts
+def _plan(call: web.Call, svc: Services, request: ResponsesRequest) -> _Plan:
+    """Resolve the model (404 before anything else), the stored items and what the request continues."""
+    target = svc.catalog.resolve(request.model)
+    call.fields.update(model=request.model, vertex_model=target.vertex_id, stream=request.stream)
+    refs = [ref for _, ref in input_items.references(request.input)]
+    # Referenced items, and items the client sends back whole (their ids): these link the session.
+    sent_ids = [item["id"] for item in request.input if isinstance(item.get("id"), str) and item["id"]]
+    stored = svc.responses.find(call.user, [*refs, *sent_ids]) if request.store or refs else {}
+    resolved = input_items.resolved(request.input, {key: found.item for key, found in stored.items()})
+    linked = [stored[item_id].session_id for item_id in (*refs, *sent_ids) if item_id in stored]
+    context = _context(svc, call.user, request, linked)
+    named, new_ids = input_items.with_ids(resolved)
+    return _Plan(request, target, context, named, frozenset(new_ids),
+                 conversation(request, named, context.history, context.param))
+
+
+def _answer(call: web.Call, svc: Services, plan: _Plan, idempotency: IdempotentRequest | None) -> flask.Response:
+    request, conv, target = plan.request, plan.conv, plan.target
     claude = claude_request(conv, default_max_tokens=svc.settings.default_max_tokens,
                             resolved_images=fetch_images(conv.chat, svc))
-    session = context.session if request.store else None
+    session = plan.context.session if request.store else None
     extra = {"conversation": {"id": session.session_id}} if request.conversation and session else {}
     builder = ResponseBuilder(model=request.model, echo=request.echo or {}, json_tool=claude.json_tool,
                               encrypted_reasoning=request.encrypted_reasoning, extra=extra)
     recorder = None
     if session is not None:
-        stored = _Stored(svc.responses, builder, list(named), new_ids)
+        stored = _Stored(svc.responses, builder, list(plan.items), plan.new_ids)
         recorder = ResponseRecorder(svc.store, session, call.user, call.request_id, stored)
+        # Stored before Vertex is called: Firestore down is a 503 and no tokens are spent.
         recorder.record(conv.messages, target.vertex_id)
         call.fields["session_id"] = session.session_id
         call.response_headers["X-Session-Id"] = session.session_id
