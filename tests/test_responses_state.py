@@ -6,6 +6,7 @@ exactly like a missing one on every route, and nothing of it reaches Vertex.
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import socket
@@ -18,7 +19,7 @@ import pytest
 import requests
 
 from local.vertex_sim import VertexSimulator
-from tests.harness import FunctionServer
+from tests.harness import PROJECT, FunctionServer
 from tests.jwks import IdentityProvider
 
 MODEL = "claude-sonnet-4-5"
@@ -173,3 +174,28 @@ def test_a_client_that_leaves_closes_the_upstream_and_the_response_is_stored_inc
     body = stored.json()
     assert (body["status"], body["incomplete_details"]) == ("incomplete", {"reason": "interrupted"})
     assert body["output"][0]["content"][0]["text"].startswith("tok ")
+
+
+def test_a_large_image_input_is_stored_whole_and_sent_again_on_continuation(api: FunctionServer,
+                                                                           sim: VertexSimulator,
+                                                                           firestore: str) -> None:
+    data = base64.b64encode(bytes(range(256)) * 5000).decode()  # 1.7 MB of base64: over a Firestore document
+    image = {"type": "input_image", "image_url": f"data:image/png;base64,{data}"}
+    sim.script({"text": "A test pattern."}, {"text": "Yes, still it."})
+    client = openai.OpenAI(base_url=f"{api.url}/v1", api_key="unused", max_retries=0, timeout=60)
+
+    first = client.responses.create(model=MODEL, input=[{"role": "user", "content": [image]}])
+    listed = client.responses.input_items.list(first.id)
+    second = client.responses.create(model=MODEL, input="Same picture?", previous_response_id=first.id)
+
+    assert listed.data[0].content[0].image_url == image["image_url"]  # type: ignore[union-attr]
+    assert second.output_text == "Yes, still it."
+    sent = generated(sim)[-1]["messages"][0]["content"][0]
+    assert sent == {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": data}}
+    chunks = (f"http://{firestore}/v1/projects/{PROJECT}/databases/(default)/documents/responses/{first.id}/"
+              "chunks")
+    assert len(requests.get(chunks, timeout=10).json()["documents"]) >= 2  # the input did not fit inline
+    assert requests.delete(f"{api.url}/v1/responses/{first.id}", timeout=30).status_code == 200
+    with pytest.raises(openai.NotFoundError):
+        client.responses.retrieve(first.id)
+    assert requests.get(chunks, timeout=10).json().get("documents", []) == []

@@ -2,10 +2,16 @@
 
 Layout::
 
-    responses/{resp_id}              owner, session_id, reply_seq, previous_response_id, body (JSON:
-                                     the response object), input (JSON: the input items, with ids),
-                                     item_ids, created_at, expire_at
-    response_items/{sha256(owner, item_id)}   owner, item_id, response_id, session_id, item (JSON), expire_at
+    responses/{resp_id}              owner, session_id, reply_seq, previous_response_id, body (the
+                                     response object), input (the input items, with ids), item_ids,
+                                     created_at, expire_at
+    responses/{resp_id}/chunks/{blob}-{n:05d}            the parts of a large body or input
+    response_items/{sha256(owner, item_id)}   owner, item_id, response_id, session_id, item, expire_at
+    response_items/{key}/chunks/{blob}-{n:05d}           the parts of a large item
+
+``body``, ``input`` and ``item`` are JSON text, inline when small and otherwise in ``chunks``
+documents (Firestore documents hold 1 MiB; an input with images is larger), written and
+verified as the session store writes message bodies (``sessions/bodies.py``).
 
 A response's conversation lives in its session (``sessions/``): ``session_id`` and
 ``reply_seq`` (the reply's message) locate the branch a ``previous_response_id`` continues.
@@ -35,6 +41,7 @@ from google.cloud import firestore
 
 from vertexchat.config import Settings
 from vertexchat.errors import NotFoundError, ServiceUnavailableError
+from vertexchat.sessions import bodies
 from vertexchat.sessions.retry import until_committed
 from vertexchat.sessions.storage import Storage, translated
 
@@ -42,6 +49,7 @@ JSON = dict[str, Any]
 
 RESPONSES = "responses"
 ITEMS = "response_items"
+CHUNKS = "chunks"
 _BATCH_WRITES = 400
 _ATTEMPTS = 10
 
@@ -85,29 +93,29 @@ class ResponseStore:
         wanted = set(new_ids)
         introduced = [item for item in input_items if item.get("id") in wanted]
         introduced += [item for item in body.get("output") or [] if item.get("id")]
-        docs = [(self._item_ref(owner, item["id"]), {"owner": owner, "item_id": item["id"],
-                                                     "response_id": body["id"], "session_id": session_id,
-                                                     "item": json.dumps(item), "expire_at": expire_at})
-                for item in introduced]
-        record = {"owner": owner, "session_id": session_id, "reply_seq": reply_seq,
-                  "previous_response_id": body.get("previous_response_id"), "body": json.dumps(body),
-                  "input": json.dumps(input_items), "item_ids": [item["id"] for item in introduced],
-                  "created_at": now, "expire_at": expire_at}
+        ref = self._db.collection(RESPONSES).document(body["id"])
         with translated("write"):
-            for start in range(0, len(docs), _BATCH_WRITES):
-                batch = self._db.batch()
-                for ref, data in docs[start:start + _BATCH_WRITES]:
-                    batch.set(ref, data)
-                batch.commit(**self._opts())
-            self._db.collection(RESPONSES).document(body["id"]).set(record, **self._opts())
+            docs = []
+            for item in introduced:
+                item_ref = self._item_ref(owner, item["id"])
+                docs.append((item_ref, {"owner": owner, "item_id": item["id"], "response_id": body["id"],
+                                        "session_id": session_id, "expire_at": expire_at,
+                                        "item": self._put(item, item_ref, expire_at)}))
+            self._commit_sets(docs)
+            record = {"owner": owner, "session_id": session_id, "reply_seq": reply_seq,
+                      "previous_response_id": body.get("previous_response_id"),
+                      "body": self._put(body, ref, expire_at), "input": self._put(input_items, ref, expire_at),
+                      "item_ids": [item["id"] for item in introduced], "created_at": now, "expire_at": expire_at}
+            ref.set(record, **self._opts())
 
     def get(self, owner: str, response_id: str, *, param: str | None = None) -> StoredResponse:
         """``owner``'s stored response; NotFoundError (naming ``param``) otherwise."""
         with translated("read"):
             snap = self._visible(owner, response_id, param)
-        data = snap.to_dict() or {}
-        return StoredResponse(response_id, json.loads(data["body"]), json.loads(data.get("input") or "[]"),
-                              data.get("session_id"), data.get("reply_seq"))
+            data = snap.to_dict() or {}
+            return StoredResponse(response_id, self._take(data["body"], snap.reference),
+                                  self._take(data["input"], snap.reference), data.get("session_id"),
+                                  data.get("reply_seq"))
 
     def find(self, owner: str, item_ids: list[str]) -> dict[str, StoredItem]:
         """``owner``'s stored items among ``item_ids`` (those that are not stored are left out)."""
@@ -120,11 +128,15 @@ class ResponseStore:
             for snap in self._db.get_all(refs, **self._opts()):
                 data = snap.to_dict() if snap.exists else None
                 if data and data.get("owner") == owner and not _expired(data, now):
-                    found[data["item_id"]] = StoredItem(json.loads(data["item"]), data.get("session_id"))
+                    found[data["item_id"]] = StoredItem(self._take(data["item"], snap.reference),
+                                                        data.get("session_id"))
         return found
 
     def delete(self, owner: str, response_id: str) -> None:
-        """Delete ``owner``'s response and the items it introduced; NotFoundError when there is none."""
+        """Delete ``owner``'s response and the items it introduced; NotFoundError when there is none.
+
+        The response document goes first (invisible from then on), then its items and chunks.
+        """
         ref = self._db.collection(RESPONSES).document(response_id)
 
         def attempt() -> list[str]:
@@ -135,10 +147,13 @@ class ResponseStore:
 
         with translated("delete"):
             item_ids = until_committed(attempt, attempts=_ATTEMPTS, busy=_contended)
-            for start in range(0, len(item_ids), _BATCH_WRITES):
+            parents = [ref, *(self._item_ref(owner, item_id) for item_id in item_ids)]
+            doomed = [*parents[1:], *(chunk for parent in parents for chunk in parent.collection(CHUNKS)
+                                      .list_documents())]
+            for start in range(0, len(doomed), _BATCH_WRITES):
                 batch = self._db.batch()
-                for item_id in item_ids[start:start + _BATCH_WRITES]:
-                    batch.delete(self._item_ref(owner, item_id))
+                for target in doomed[start:start + _BATCH_WRITES]:
+                    batch.delete(target)
                 batch.commit(**self._opts())
 
     @property
@@ -147,6 +162,35 @@ class ResponseStore:
 
     def _opts(self) -> dict[str, Any]:
         return self._storage.call_options()
+
+    def _put(self, value: Any, parent: Any, expire_at: datetime | None) -> JSON:
+        """A JSON value as it is stored: inline text when small, else chunks under ``parent``."""
+        text, size = bodies.serialize(value)
+        if size <= bodies.INLINE_BYTES:
+            return {"text": text}
+        return {"chunks": bodies.write_chunks(self._db, self._opts(), parent.collection(CHUNKS), text, expire_at)}
+
+    def _take(self, stored: Mapping[str, Any], parent: Any) -> Any:
+        if "text" in stored:
+            return json.loads(stored["text"])
+        text = bodies.read_chunks(self._db, self._opts(), parent.collection(CHUNKS), stored["chunks"])
+        if text is None:
+            raise ServiceUnavailableError("A stored response is incomplete in storage.", code="storage_error")
+        return json.loads(text)
+
+    def _commit_sets(self, docs: list[tuple[Any, JSON]]) -> None:
+        """Set documents in batches that stay under a commit's size limit."""
+        batch, budget, pending = self._db.batch(), bodies.COMMIT_BYTES, 0
+        for ref, data in docs:
+            size = len(str(data.get("item")))
+            if pending and (pending >= _BATCH_WRITES or size > budget):
+                batch.commit(**self._opts())
+                batch, budget, pending = self._db.batch(), bodies.COMMIT_BYTES, 0
+            batch.set(ref, data)
+            budget -= size
+            pending += 1
+        if pending:
+            batch.commit(**self._opts())
 
     def _item_ref(self, owner: str, item_id: str) -> Any:
         key = hashlib.sha256(json.dumps([owner, item_id]).encode()).hexdigest()
