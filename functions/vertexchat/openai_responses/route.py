@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import flask
 
@@ -36,12 +36,14 @@ from vertexchat.openai_responses.events import ResponsesStream, replay_events
 from vertexchat.openai_responses.reply import ResponseBuilder
 from vertexchat.openai_responses.request import Conversation, claude_request, conversation
 from vertexchat.openai_responses.schema import ResponsesRequest, parse_responses_request
-from vertexchat.openai_responses.store import ResponseStore
 from vertexchat.services import Services
 from vertexchat.sessions.ids import canonical_session_id, new_session_id
 from vertexchat.sessions.recorder import IdempotentRequest, Recorder, SessionChoice
-from vertexchat.sessions.store import SessionStore
 from vertexchat.turn import Reply, Turn
+
+if TYPE_CHECKING:  # Firestore loads on first use (services.py), not when the route is imported
+    from vertexchat.openai_responses.store import ResponseStore
+    from vertexchat.sessions.store import SessionStore
 
 JSON = dict[str, Any]
 _MAX_LISTED = 100
