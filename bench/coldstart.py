@@ -20,7 +20,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from bench.load import openai_body
+from bench.load import openai_body, responses_body
 from bench.servers import Upstreams, function_env
 from local import procs
 
@@ -30,6 +30,7 @@ ROUTES = {
     "models": ("GET", "/v1/models"),
     "sessions": ("GET", "/v1/sessions"),
     "chat_completions": ("POST", "/v1/chat/completions"),
+    "responses": ("POST", "/v1/responses"),
 }
 # What each entry point imports on its first request, beyond main.py (route targets load lazily).
 FIRST_REQUEST_MODULES = {
@@ -37,6 +38,7 @@ FIRST_REQUEST_MODULES = {
     "models": ["vertexchat.auth", "vertexchat.model_list"],
     "sessions": ["vertexchat.auth", "vertexchat.sessions.routes", "vertexchat.sessions.store"],
     "chat_completions": ["vertexchat.auth", "vertexchat.openai_chat.route", "vertexchat.upstream.claude"],
+    "responses": ["vertexchat.auth", "vertexchat.openai_responses.route", "vertexchat.upstream.claude"],
 }
 _IMPORT_LINE = re.compile(r"^import time:\s+(\d+) \|\s+(\d+) \|( *)(\S+)$")
 
@@ -46,31 +48,38 @@ def functions_framework() -> str:
     return str(candidate) if candidate.exists() else "functions-framework"
 
 
-def first_token_s(port: int, started: float, deadline: float) -> float | None:
+def first_token_s(port: int, started: float, deadline: float, path: str = "/v1/chat/completions") -> float | None:
     """Stream one completion; seconds from ``started`` to its first content token (None: no token)."""
+    responses = path == "/v1/responses"
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=max(1.0, deadline - time.perf_counter()))
     try:
-        conn.request("POST", "/v1/chat/completions", body=json.dumps(openai_body(8)),
+        conn.request("POST", path, body=json.dumps(responses_body(8) if responses else openai_body(8)),
                      headers={"Content-Type": "application/json"})
         response = conn.getresponse()
         if response.status != 200:
             return None
         for raw in response:
             line = raw.strip()
-            if line.startswith(b"data:") and line[5:].strip() != b"[DONE]":
-                choices = json.loads(line[5:]).get("choices") or [{}]
-                if (choices[0].get("delta") or {}).get("content"):
-                    return time.perf_counter() - started
+            if line.startswith(b"data:") and line[5:].strip() != b"[DONE]" and _has_text(json.loads(line[5:])):
+                return time.perf_counter() - started
         return None
     finally:
         conn.close()
+
+
+def _has_text(event: dict[str, Any]) -> bool:
+    """Whether a chat chunk or a Responses event carries answer text."""
+    if event.get("type") == "response.output_text.delta":
+        return bool(event.get("delta"))
+    choices = event.get("choices") or [{}]
+    return bool((choices[0].get("delta") or {}).get("content"))
 
 
 def _answered(method: str, port: int, path: str, started: float, deadline: float) -> float | None:
     """One attempt: the elapsed seconds if the route answered as wanted; None to poll again."""
     try:
         if method == "POST":
-            return first_token_s(port, started, deadline)
+            return first_token_s(port, started, deadline, path)
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
         try:
             conn.request(method, path)

@@ -60,7 +60,7 @@ class Config:
     litellm_soak_requests: int = 3_000
     soak_concurrency: int = 64
     soak_pacing: Pacing = UNPACED
-    cold_targets: tuple[str, ...] = ("health", "models", "sessions", "chat_completions")
+    cold_targets: tuple[str, ...] = ("health", "models", "sessions", "chat_completions", "responses")
     cold_reps: int = 3
     smoke: bool = False
 
