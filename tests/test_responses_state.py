@@ -199,3 +199,17 @@ def test_a_large_image_input_is_stored_whole_and_sent_again_on_continuation(api:
     with pytest.raises(openai.NotFoundError):
         client.responses.retrieve(first.id)
     assert requests.get(chunks, timeout=10).json().get("documents", []) == []
+
+
+def test_a_response_whose_session_was_deleted_cannot_be_continued(api: FunctionServer, sim: VertexSimulator,
+                                                                  firestore: str) -> None:
+    sim.script({"text": "Soon forgotten."})
+    client = openai.OpenAI(base_url=f"{api.url}/v1", api_key="unused", max_retries=0, timeout=30)
+    raw = client.responses.with_raw_response.create(model=MODEL, input="remember")
+    assert requests.delete(f"{api.url}/v1/sessions/{raw.headers['X-Session-Id']}", timeout=10).status_code == 200
+
+    with pytest.raises(openai.NotFoundError) as caught:
+        client.responses.create(model=MODEL, input="again", previous_response_id=raw.parse().id)
+
+    assert caught.value.param == "previous_response_id"  # type: ignore[attr-defined]
+    assert len(generated(sim)) == 1

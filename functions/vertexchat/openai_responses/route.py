@@ -28,7 +28,7 @@ import flask
 
 from vertexchat import web
 from vertexchat.catalog import Model
-from vertexchat.errors import APIError, InvalidRequestError, ServiceUnavailableError
+from vertexchat.errors import APIError, InvalidRequestError, NotFoundError, ServiceUnavailableError
 from vertexchat.openai_chat.reply import finish_reason, openai_message
 from vertexchat.openai_chat.route import fetch_images
 from vertexchat.openai_responses import items as input_items
@@ -193,7 +193,11 @@ def _context(svc: Services, owner: str, request: ResponsesRequest, item_sessions
         previous = svc.responses.get(owner, request.previous_response_id, param="previous_response_id")
         if previous.session_id is None:
             raise InvalidRequestError("This response's conversation was not stored.", param="previous_response_id")
-        history = svc.store.history(previous.session_id, owner, upto=previous.reply_seq)
+        try:
+            history = svc.store.history(previous.session_id, owner, upto=previous.reply_seq)
+        except NotFoundError:  # its session was deleted since
+            raise NotFoundError(f"The conversation of response {previous.id!r} was deleted.",
+                                param="previous_response_id") from None
         return _Context(history, SessionChoice(previous.session_id, None, False), "previous_response_id")
     if request.conversation is not None:
         session_id, legacy = canonical_session_id(request.conversation, "conversation")
