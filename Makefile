@@ -84,6 +84,7 @@ $(BENCH_VENV)/.installed: bench/requirements-litellm.txt
 
 bench: bootstrap $(BENCH_VENV)/.installed
 	$(VENV)/bin/python -m bench
+	$(VENV)/bin/python -m bench.caching_cost
 
 bench-smoke: bootstrap
 	$(VENV)/bin/python -m bench --smoke

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from bench.compare import noise
 from bench.stats import summarize
 
 
@@ -257,7 +258,7 @@ def summary(results: list[StreamResult], wall: float, *, raw: bool) -> dict[str,
         "completed": len(ok),
         "errors": sum(errors.values()),
         "error_kinds": dict(errors.most_common(5)),
-        "ttft": summarize(ttfts),
+        "ttft": {**summarize(ttfts), "p50_noise": noise(ttfts, 50), "p99_noise": noise(ttfts, 99)},
         "gap": summarize(gaps),
         "content_events": sorted({r.content_events for r in ok}),
         "content_chars": sorted({r.content_chars for r in ok}),

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from bench import compare
 from bench.stats import DASH, added, ms
 from bench.targets import find, verdicts
 
@@ -16,6 +17,8 @@ MARK = {True: "met", False: "**missed**", None: DASH}
 def markdown(results: Mapping[str, Any], chart: str | None = None, analysis: Path = ANALYSIS) -> str:
     meta = results["meta"]
     parts = [_header(meta), _sharing(results), _sweep_section(results)]
+    if results.get("previous"):
+        parts.append(compare.section(results, results["previous"]))
     if results.get("sessions"):
         parts.append(_sessions_section(results))
     parts.append(_targets_section(results))

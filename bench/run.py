@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import coldstart, report
+from bench import coldstart, compare, report
 from bench.load import Arm, openai_body, run_load
 from bench.servers import (
     Pacing,
@@ -292,7 +292,15 @@ def execute(config: Config, out: Path, log: Callable[[str], None]) -> dict[str, 
 
 
 def publish(results: dict[str, Any], out: Path, log: Callable[[str], None]) -> None:
-    """latest.json, latest.md and (when matplotlib is available) latest.png."""
+    """latest.json, latest.md and (when matplotlib is available) latest.png.
+
+    The figures of the run being replaced are kept in ``results["previous"]``, so the report
+    compares the two runs (``bench/compare.py``).
+    """
+    previous = out / "latest.json"
+    if previous.exists() and "previous" not in results:
+        with contextlib.suppress(ValueError, KeyError):
+            results["previous"] = compare.summary_for_next_run(json.loads(previous.read_text()))
     (out / "latest.json").write_text(json.dumps(results, indent=1))
     png = out / "latest.png"
     python = bench_python()

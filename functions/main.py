@@ -12,7 +12,7 @@ import flask
 import functions_framework
 import werkzeug.exceptions
 
-from vertexchat import lifecycle, routing
+from vertexchat import body_guard, lifecycle, routing
 from vertexchat.route_table import FUNCTIONS
 from vertexchat.services import services
 
@@ -20,6 +20,12 @@ from vertexchat.services import services
 services()
 # SIGTERM ends streams in flight cleanly instead of cutting them at the kill.
 lifecycle.install()
+
+# functions-framework loads this module inside its Flask app's context. It reads every request
+# body before answering; the guard keeps an unread body from holding an early answer.
+if flask.has_app_context():
+    _app = flask.current_app._get_current_object()  # type: ignore[attr-defined]  # the app, not the proxy
+    _app.wsgi_app = body_guard.BodyGuard(_app.wsgi_app)
 
 
 @functions_framework.http

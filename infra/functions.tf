@@ -94,6 +94,8 @@ locals {
     IMAGE_FETCH_ALLOW_HOSTS             = "Tests only; must never be set in a deployment (the code refuses it under K_SERVICE)."
     VERTEX_ENDPOINT                     = "Derived from CLOUD_ML_REGION; set it through extra_env only for a private endpoint."
     DEFAULT_MAX_TOKENS                  = "The code's default suits every Claude model; clients usually send max_tokens."
+    PROMPT_CACHING                      = "auto (the default) caches every conversation; set it through extra_env to turn it off."
+    PROMPT_CACHE_TTL                    = "5m (the default) is the cheapest write; set 1h through extra_env for slow-paced clients."
     STREAM_HEARTBEAT_SECONDS            = "The default keeps idle streams alive through the load balancer and browsers."
     UPSTREAM_CONNECT_TIMEOUT_SECONDS    = "The default fits Vertex AI from Cloud Run."
     UPSTREAM_FIRST_BYTE_TIMEOUT_SECONDS = "The default allows for long prompts before Claude's first event."

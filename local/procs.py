@@ -131,12 +131,17 @@ def wait_http(proc: Proc, url: str, *, timeout: float = 60.0,
 
 def start_function(target: str, *, port: int, env: Mapping[str, str], log_path: Path | None = None,
                    threads: int | None = None) -> Proc:
-    """Serve ``functions/main.py``'s ``target`` with functions-framework, as Cloud Functions does."""
+    """Serve ``functions/main.py``'s ``target`` with functions-framework, as Cloud Functions does.
+
+    Through ``local.serve_function``: functions-framework's own app and gunicorn server, with
+    idle connections kept for ``KEEPALIVE_SECONDS`` instead of gunicorn's 2 s.
+    """
     full_env = {**env, "PORT": str(port)}
     if threads:
         full_env["THREADS"] = str(threads)
-    cmd = [_bin("functions-framework"), "--target", target, "--source", str(FUNCTIONS_DIR / "main.py"),
-           "--host", "127.0.0.1", "--port", str(port)]
+    # -P: the launcher's folder (local/) stays off sys.path; the function sees what the CLI gives it.
+    cmd = [sys.executable, "-P", str(ROOT / "local" / "serve_function.py"), "--target", target,
+           "--source", str(FUNCTIONS_DIR / "main.py"), "--host", "127.0.0.1", "--port", str(port)]
     proc = start(f"function {target}", cmd, env=full_env, cwd=FUNCTIONS_DIR, log_path=log_path)
     # Ready means routed and answering: every function serves its OpenAPI document, publicly,
     # with 200 and without touching Vertex or Firestore. (A made-up path would answer 404 and
@@ -158,9 +163,3 @@ def start_firestore(*, port: int, log_path: Path | None = None, env: Mapping[str
     proc = start("firestore emulator", cmd, env=env or os.environ, log_path=log_path)
     wait_http(proc, f"http://127.0.0.1:{port}/", timeout=90, ok=lambda status: status == 200)
     return proc
-
-
-def _bin(name: str) -> str:
-    """A console script from the running interpreter's environment."""
-    candidate = Path(sys.executable).parent / name
-    return str(candidate) if candidate.exists() else name

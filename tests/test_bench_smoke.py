@@ -104,3 +104,15 @@ def test_a_missed_target_says_by_how_much() -> None:
 
     assert verdict.met is False
     assert verdict.miss == "over by 4.1 ms"
+
+
+def test_caching_cost_report_shows_caching_on_far_cheaper_than_off() -> None:
+    done = subprocess.run([sys.executable, "-m", "bench.caching_cost"], cwd=ROOT, capture_output=True, text=True,
+                          timeout=110, check=False)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+
+    rows = {row[0]: row for row in table_rows(done.stdout, "10-turn conversation")}
+    off, on = (float(rows[mode][-1].replace(",", "")) for mode in ("`off`", "`auto`"))
+    assert rows["`off`"][1] == rows["`auto`"][1]  # the same prompt tokens, billed differently
+    assert rows["`off`"][4] == "0"
+    assert on < 0.3 * off

@@ -97,6 +97,10 @@ def test_bad_input_is_400_naming_the_param(api: FunctionServer, sim: VertexSimul
      504, "upstream_timeout", None),
     ({"status": 403, "body": {"error": {"code": 403, "message": "Permission denied", "status": "PERMISSION_DENIED"}}},
      503, "credentials_unavailable", None),
+    # A 529 without a typed body (plain text, empty) is still Claude overloaded.
+    ({"status": 529, "body": "Overloaded"}, 503, "overloaded", None),
+    ({"status": 529, "body": ""}, 503, "overloaded", None),
+    ({"status": 529, "body": {"message": "overloaded"}, "headers": {"Retry-After": "3"}}, 503, "overloaded", "3"),
 ])
 @pytest.mark.parametrize("stream", [False, True])
 def test_upstream_errors_map_to_openai_errors(api: FunctionServer, sim: VertexSimulator, step: dict[str, Any],
@@ -168,3 +172,19 @@ def test_every_response_has_a_request_id_and_echoes_a_sane_one(api: FunctionServ
 def test_unknown_route_and_wrong_method(api: FunctionServer) -> None:
     assert_openai_error(requests.get(f"{api.url}/v1/nope", timeout=10), 404)
     assert_openai_error(requests.get(f"{api.url}/v1/chat/completions", timeout=10), 405)
+
+
+@pytest.mark.parametrize("content", [
+    [{"type": "text", "text": None, "chunks": ["x"]}],
+    [{"type": "tool_use", "id": "toolu_1", "name": None, "input": {}}],
+    [{"type": "tool_use", "id": "toolu_1", "name": "lookup", "input": "not an object"}],
+    [{"type": "thinking", "thinking": None, "chunks": ["x"]}],
+])
+def test_a_malformed_claude_message_is_502_upstream_error(api: FunctionServer, sim: VertexSimulator,
+                                                         content: list[dict[str, Any]]) -> None:
+    sim.script({"content": content})
+
+    response = post(api, HELLO)
+
+    error = assert_openai_error(response, 502, type_="api_error", code="upstream_error")
+    assert "Vertex AI" in error["message"]

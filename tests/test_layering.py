@@ -26,7 +26,7 @@ PACKAGE = FUNCTIONS / "vertexchat"
 # Plain data in, plain data out: no Flask, no Google library, no SDK, no network client.
 PURE = (
     "vertexchat.errors", "vertexchat.config", "vertexchat.catalog", "vertexchat.cors", "vertexchat.resilience",
-    "vertexchat.fold", "vertexchat.route_table",
+    "vertexchat.fold", "vertexchat.route_table", "vertexchat.caching",
     "vertexchat.openai_chat.schema", "vertexchat.openai_chat.request", "vertexchat.openai_chat.conversation",
     "vertexchat.openai_chat.reply", "vertexchat.openai_chat.chunks",
     "vertexchat.sessions.ids", "vertexchat.sessions.cursors", "vertexchat.sessions.records",

@@ -33,7 +33,8 @@ TEXT = [{"type": "content_block_start", "index": 0, "content_block": {"type": "t
 END = [{"type": "content_block_stop", "index": 0},
        {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 2}},
        {"type": "message_stop"}]
-DEADLINES = Deadlines(heartbeat=0.2, first_byte=2.0, idle=0.6, total=30.0)
+DEADLINES = Deadlines(heartbeat=0.2, idle=0.6, total=30.0)
+FIRST_BYTE = 2.0
 
 
 class FakeUpstream:
@@ -85,7 +86,7 @@ def encoder() -> ChatStream:
 
 
 def start(upstream: FakeUpstream, flags: Flags, sink: Sink) -> Any:
-    stream = open_stream(lambda: upstream, DEADLINES.first_byte, flags.watch())
+    stream = open_stream(lambda: upstream, FIRST_BYTE, flags.watch())
     return relay(stream, encoder(), sink, deadlines=DEADLINES, watch=flags.watch(), request_id="req_test")
 
 

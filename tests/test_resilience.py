@@ -195,3 +195,61 @@ def test_a_probe_that_ends_in_a_bug_frees_its_slot_and_only_its_own() -> None:
     with pytest.raises(RuntimeError):
         run(broken, policy, clock, breakers)
     assert breakers.acquire("a", "m") == "probe", "the slot of a probe that died without a verdict is free again"
+
+
+def test_429s_never_open_a_circuit_however_many() -> None:
+    clock = Clock()
+    policy = Policy(regions=("a", "b"), breaker_failures=2, max_attempts=4, deadline=1000)
+    breakers = Breakers(policy, clock)
+    for _ in range(5):
+        attempt, _ = script(*[rate_limited(retry_after=1)] * 4)
+        with pytest.raises(RateLimitError):
+            run(attempt, policy, clock, breakers)
+    assert breakers.snapshot() == []
+    attempt, calls = script("ok")
+    assert run(attempt, policy, clock, breakers) == "ok"
+    assert calls == ["a"]
+
+
+def test_outages_count_once_per_request_not_per_attempt() -> None:
+    clock = Clock()
+    policy = Policy(regions=("a",), breaker_failures=2, max_attempts=4, deadline=1000)
+    breakers = Breakers(policy, clock)
+    attempt, calls = script(*[UpstreamError("down")] * 4)
+    with pytest.raises(UpstreamError):
+        run(attempt, policy, clock, breakers)
+    assert len(calls) == 4
+    assert [(c["state"], c["recent_failures"]) for c in breakers.snapshot()] == [("closed", 1)]
+
+    attempt, calls = script(UpstreamError("down"), "never")
+    with pytest.raises(UpstreamError):
+        run(attempt, policy, clock, breakers)
+    assert calls == ["a"], "the second request's failure opened the circuit; its retry had nowhere to go"
+    assert [c["state"] for c in breakers.snapshot()] == ["open"]
+
+
+@pytest.mark.parametrize(("asked", "open_for"), [(2.0, 2.0), (None, 30.0), (600.0, 30.0), (0.0, 1.0)])
+def test_an_open_circuit_waits_what_the_upstream_asked_within_the_cooldown(asked: float | None,
+                                                                          open_for: float) -> None:
+    clock = Clock()
+    policy = Policy(regions=("a",), breaker_failures=1, breaker_cooldown=30, max_attempts=1)
+    breakers = Breakers(policy, clock)
+    with pytest.raises(OverloadedError):
+        run(script(OverloadedError("busy", upstream_retry_after=asked))[0], policy, clock, breakers)
+
+    assert breakers.retry_after("m", ("a",)) == open_for
+    clock.now += open_for - 0.01
+    assert breakers.acquire("a", "m") is None
+    clock.now += 0.02
+    assert breakers.acquire("a", "m") == "probe"
+
+
+def test_a_probe_answered_with_429_closes_the_circuit() -> None:
+    clock = Clock()
+    policy = Policy(regions=("a",), breaker_failures=1, breaker_cooldown=10, max_attempts=1)
+    breakers = Breakers(policy, clock)
+    breakers.failure("a", "m")
+    clock.now += 11
+    with pytest.raises(RateLimitError):
+        run(script(rate_limited())[0], policy, clock, breakers)
+    assert breakers.snapshot() == []

@@ -163,3 +163,87 @@ def test_the_openai_sdk_raises_on_an_in_band_error(api: FunctionServer, sim: Ver
         consume()
     assert received, "the deltas before the error were delivered"
     assert transcript(api, session_id) == [("user", "complete", "Hello"), ("assistant", "error", "a b")]
+
+
+@pytest.mark.parametrize("fallback", ["", FALLBACK], ids=["one region", "with a fallback region"])
+def test_one_clients_burst_of_429s_never_locks_out_other_callers(
+        start_function: Callable[..., FunctionServer], sim: VertexSimulator, fallback: str) -> None:
+    # Default breaker settings: 5 failures in 60 s used to open a circuit for 30 s.
+    server = start_function(VERTEX_FALLBACK_REGIONS=fallback)
+    sim.script({"status": 429, "body": QUOTA, "times": 12})
+
+    for _ in range(3):
+        with pytest.raises(openai.RateLimitError) as caught:
+            sdk(server).chat.completions.create(model=MODEL, messages=HELLO)
+        assert caught.value.body["code"] == "rate_limit_exceeded"  # type: ignore[index]
+    assert len(generate_requests(sim)) == 12, "every attempt of the burst reached Vertex"
+
+    # Another caller, right after: Vertex answers again, and so does vertexchat.
+    other = requests.post(f"{server.url}/v1/chat/completions", timeout=30,
+                          json={"model": MODEL, "messages": HELLO})
+    assert other.status_code == 200, other.text
+    assert len(generate_requests(sim)) == 13
+    assert not any(entry.get("event") == "breaker" for entry in server.log_lines())
+    circuits = requests.get(f"{server.url}/health?deep=0", timeout=10).json()["checks"]["circuits"]
+    assert circuits["open"] == []
+
+
+def test_a_breaker_counts_requests_not_attempts_and_waits_what_vertex_asked(
+        start_function: Callable[..., FunctionServer], sim: VertexSimulator) -> None:
+    server = start_function(BREAKER_FAILURES="2", UPSTREAM_MAX_ATTEMPTS="3")
+    overloaded = {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
+    sim.script({"status": 503, "body": overloaded, "headers": {"Retry-After": "1"}, "times": 4})
+    client = sdk(server)
+
+    # One request, three failed attempts: one failure, the circuit stays closed.
+    with pytest.raises(openai.InternalServerError) as caught:
+        client.chat.completions.create(model=MODEL, messages=HELLO)
+    assert caught.value.status_code == 503
+    assert len(generate_requests(sim)) == 3
+    # A second failing request opens it ...
+    with pytest.raises(openai.InternalServerError):
+        client.chat.completions.create(model=MODEL, messages=HELLO)
+    assert len(generate_requests(sim)) == 4
+    # ... for about what Vertex asked (Retry-After: 1), not BREAKER_COOLDOWN_SECONDS (30).
+    with pytest.raises(openai.InternalServerError) as caught:
+        client.chat.completions.create(model=MODEL, messages=HELLO)
+    assert caught.value.body["code"] == "circuit_open"  # type: ignore[index]
+    assert caught.value.response.headers["Retry-After"] == "1"
+    assert len(generate_requests(sim)) == 4
+
+    time.sleep(1.1)
+    assert client.chat.completions.create(model=MODEL, messages=HELLO).choices[0].message.content
+    assert len(generate_requests(sim)) == 5
+
+
+def test_a_stall_before_the_response_headers_is_bounded_by_the_first_byte_timeout(
+        start_function: Callable[..., FunctionServer], sim: VertexSimulator) -> None:
+    server = start_function(UPSTREAM_FIRST_BYTE_TIMEOUT_SECONDS="0.5", UPSTREAM_IDLE_TIMEOUT_SECONDS="30")
+    client = sdk(server)
+    # Warm (the chat path imports the anthropic SDK on first use): the timing below is the attempts'.
+    client.chat.completions.create(model=MODEL, messages=HELLO)
+    sim.script({"text": "late", "stall_before_headers_ms": 60000}, {"text": "on time"})
+
+    started = time.monotonic()
+    chunks = list(client.chat.completions.create(model=MODEL, messages=HELLO, stream=True))
+    elapsed = time.monotonic() - started
+
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "on time"
+    assert len(generate_requests(sim)) == 3
+    # The first attempt was given up after the first-byte timeout (0.5 s), not the idle one (30 s).
+    assert elapsed < 10, elapsed
+
+
+def test_a_silence_mid_stream_longer_than_the_first_byte_timeout_is_allowed(
+        start_function: Callable[..., FunctionServer], sim: VertexSimulator) -> None:
+    # Headers must come within the first-byte timeout, but once they have, Vertex may fall
+    # silent for up to the idle timeout (long thinking) without the socket giving up.
+    server = start_function(UPSTREAM_FIRST_BYTE_TIMEOUT_SECONDS="0.5", UPSTREAM_IDLE_TIMEOUT_SECONDS="4",
+                            STREAM_HEARTBEAT_SECONDS="0.3")
+    sim.script({"content": [{"type": "text", "text": "one two three", "chunks": ["one", " two", " three"]}],
+                "stall_after": 1, "stall_ms": 1500})
+
+    chunks = list(sdk(server).chat.completions.create(model=MODEL, messages=HELLO, stream=True))
+
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "one two three"
+    assert len(generate_requests(sim)) == 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import socket
 import time
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -80,3 +81,59 @@ def test_client_disconnect_while_upstream_silent_closes_upstream(api: FunctionSe
 
     record = _wait_closed_early(sim, timeout=8.0)
     assert record["finished_at"] - hung_up < 1.0
+
+
+def _send_and_hang_up(server: FunctionServer) -> float:
+    """Send a streaming request on a raw socket and close it before any byte of the answer."""
+    payload = json.dumps(BODY).encode()
+    sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+    sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                 + f"Content-Length: {len(payload)}\r\n\r\n".encode() + payload)
+    time.sleep(0.5)  # the function has opened the upstream, which says nothing yet
+    sock.close()
+    return time.time()
+
+
+def test_client_leaving_before_the_first_event_closes_the_upstream_and_is_not_retried(
+        start_function: Callable[..., FunctionServer], sim: VertexSimulator) -> None:
+    """Issue 15, fault 4: the upstream stayed open until the first-byte timeout, then a retry started."""
+    server = start_function(UPSTREAM_FIRST_BYTE_TIMEOUT_SECONDS="10")
+    # Warm: the first request of an instance loads the SDK and the model list first.
+    requests.post(f"{server.url}/v1/chat/completions", json=BODY, timeout=30).raise_for_status()
+    sim.reset()
+    sim.script({"content": [{"type": "text", "text": "too late"}], "stop_reason": "end_turn",
+                "stall_before_first_event_ms": 9000})
+
+    hung_up = _send_and_hang_up(server)
+
+    record = _wait_closed_early(sim)
+    assert record["finished_at"] - hung_up < 1.0
+    time.sleep(0.5)
+    assert len([r for r in sim.requests() if r["kind"] == "streamRawPredict"]) == 1  # no retry for nobody
+    line = [entry for entry in server.log_lines() if entry.get("logger") == "vertexchat.request"
+            and entry.get("route") == "chat.completions"][-1]
+    assert (line["status"], line["error_code"]) == (499, "client_closed")
+
+
+def test_an_unexpected_exception_mid_stream_ends_in_band_and_is_stored_as_error(api: FunctionServer,
+                                                                                sim: VertexSimulator) -> None:
+    """Issue 15, fault 7: anything raised while relaying (here a malformed event the fold cannot read) must
+    end the stream with an in-band error and [DONE], never a dropped socket, and the reply is stored as error."""
+    start = {"type": "message_start", "message": {"id": "msg_x", "type": "message", "role": "assistant",
+                                                  "content": [], "usage": {"input_tokens": 3, "output_tokens": 0}}}
+    sim.script({"events": [
+        start,
+        {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+        {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "Hel"}},
+        {"type": "content_block_start", "index": 1, "content_block": "not an object"},
+    ]})
+    session_id = str(uuid.uuid4())
+    with requests.post(f"{api.url}/v1/chat/completions", json={**BODY, "session_id": session_id}, stream=True,
+                       timeout=30) as response:
+        events = list(sse_events(response))
+
+    assert events[-1] == "[DONE]"
+    assert json.loads(events[-2])["error"]["code"] == "internal_error"
+    stored = requests.get(f"{api.url}/v1/sessions/{session_id}/messages", timeout=10).json()["data"]
+    assert [(m["role"], m["status"]) for m in stored] == [("user", "complete"), ("assistant", "error")]
+    assert stored[1]["content"] == "Hel"

@@ -98,7 +98,8 @@ def test_recorded_stream_with_thinking_text_and_tool_use() -> None:
     assert chunks[-2]["choices"][0]["finish_reason"] == "tool_calls"
     assert chunks[-1]["choices"] == []
     assert chunks[-1]["usage"] == {"prompt_tokens": 2460, "completion_tokens": 87, "total_tokens": 2547,
-                                   "prompt_tokens_details": {"cached_tokens": 2048}}
+                                   "prompt_tokens_details": {"cached_tokens": 2048, "cache_write_tokens": 0},
+                                   "cache_read_input_tokens": 2048, "cache_creation_input_tokens": 0}
     assert t.message["content"] == [
         {"type": "thinking", "thinking": thinking, "signature": signature},
         {"type": "text", "text": "Let me check the weather in Paris for you — één moment."},
@@ -164,7 +165,8 @@ def test_include_usage_adds_a_final_usage_chunk() -> None:
     chunks = run(text_stream("Hi"), translator(include_usage=True))
     assert chunks[-1]["choices"] == []
     assert chunks[-1]["usage"] == {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15,
-                                   "prompt_tokens_details": {"cached_tokens": 0}}
+                                   "prompt_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
+                                   "cache_read_input_tokens": 0, "cache_creation_input_tokens": 0}
     assert chunks[-1]["object"] == "chat.completion.chunk"
 
 
@@ -298,7 +300,8 @@ def test_message_merges_usage_from_start_and_delta() -> None:
     assert (t.message["stop_reason"], t.message["stop_sequence"]) == ("stop_sequence", "END")
     assert t.message["id"] == "msg_1"
     assert t.usage == {"prompt_tokens": 118, "completion_tokens": 42, "total_tokens": 160,
-                       "prompt_tokens_details": {"cached_tokens": 100}}
+                       "prompt_tokens_details": {"cached_tokens": 100, "cache_write_tokens": 7},
+                       "cache_read_input_tokens": 100, "cache_creation_input_tokens": 7}
 
 
 def test_message_keeps_partial_tool_input_empty_when_cut() -> None:

@@ -493,10 +493,18 @@ def test_thinking_budget_below_claude_minimum_is_a_400() -> None:
     assert param_of(thinking={"type": "enabled", "budget_tokens": 1023}) == "thinking.budget_tokens"
 
 
-def test_thinking_budget_is_clamped_below_the_client_max() -> None:
+def test_thinking_budget_that_does_not_fit_the_client_max_steps_down_to_a_power_of_two() -> None:
     body = claude(reasoning_effort="high", max_completion_tokens=5000)
     assert body["max_tokens"] == 5000
-    assert body["thinking"]["budget_tokens"] == 4999
+    assert body["thinking"]["budget_tokens"] == 4096
+
+
+@pytest.mark.parametrize("maxima", [(4200, 5000, 8192), (2100, 3000, 4096), (1025, 1500, 2048)])
+def test_thinking_budget_stays_put_while_the_client_max_moves(maxima: tuple[int, ...]) -> None:
+    # The thinking settings are part of Claude's cached prefix (issue 14 (d)).
+    budgets = {claude(reasoning_effort="high", max_completion_tokens=m)["thinking"]["budget_tokens"] for m in maxima}
+    assert len(budgets) == 1
+    assert claude(reasoning_effort="low", max_completion_tokens=3000)["thinking"]["budget_tokens"] == 1024
 
 
 @pytest.mark.parametrize("field", ["max_completion_tokens", "max_tokens"])
@@ -546,7 +554,8 @@ def test_completion_envelope() -> None:
         "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hello!"}, "logprobs": None,
                      "finish_reason": "stop"}],
         "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15,
-                  "prompt_tokens_details": {"cached_tokens": 0}},
+                  "prompt_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
+                  "cache_read_input_tokens": 0, "cache_creation_input_tokens": 0},
     }
 
 
@@ -617,12 +626,15 @@ def test_usage_counts_cached_prompt_tokens() -> None:
     assert usage_from_claude({"input_tokens": 12, "cache_read_input_tokens": 1000, "cache_creation_input_tokens": 200,
                               "output_tokens": 30}) == {
         "prompt_tokens": 1212, "completion_tokens": 30, "total_tokens": 1242,
-        "prompt_tokens_details": {"cached_tokens": 1000}}
+        "prompt_tokens_details": {"cached_tokens": 1000, "cache_write_tokens": 200},
+        "cache_read_input_tokens": 1000, "cache_creation_input_tokens": 200}
 
 
 def test_usage_tolerates_missing_and_null_counters() -> None:
     assert usage_from_claude({"input_tokens": 3, "cache_read_input_tokens": None}) == {
-        "prompt_tokens": 3, "completion_tokens": 0, "total_tokens": 3, "prompt_tokens_details": {"cached_tokens": 0}}
+        "prompt_tokens": 3, "completion_tokens": 0, "total_tokens": 3,
+        "prompt_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
+        "cache_read_input_tokens": 0, "cache_creation_input_tokens": 0}
     assert usage_from_claude(None)["total_tokens"] == 0
 
 

@@ -36,7 +36,6 @@ from vertexchat.errors import AuthenticationError, ServiceUnavailableError
 ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA")
 LEEWAY_SECONDS = 60
 REFETCH_COOLDOWN_SECONDS = 60
-FIREBASE_JWKS_URL = "https://www.googleapis.com/service_accounts/v1/jwk/securetoken@system.gserviceaccount.com"
 
 # PyJWT's exception -> what the caller is told (never the token itself).
 _REASONS: tuple[tuple[type[Exception], str], ...] = (
@@ -56,7 +55,6 @@ class Identity:
     """A verified caller. ``subject`` owns sessions."""
 
     subject: str
-    issuer: str | None = None
 
 
 # Claims in which issuers name the client (application) a token was issued to.
@@ -96,7 +94,7 @@ class TokenVerifier:
             raise AuthenticationError("The bearer token has an empty subject.")
         if self.client_id and any(claims.get(c, self.client_id) != self.client_id for c in CLIENT_ID_CLAIMS):
             raise AuthenticationError("The bearer token was issued to another client.")
-        return Identity(subject=subject, issuer=self.issuer)
+        return Identity(subject=subject)
 
     def _expected_audience(self, token: str) -> str | None:
         """The audience to check: ours, or none for a token without ``aud`` when that is allowed.

@@ -74,6 +74,8 @@ class Family:
     # Versions the builtin catalog offers when Vertex cannot be listed.
     versions: tuple[str, ...]
     variants: tuple[Variant, ...] = ()
+    # The shortest prompt prefix Claude caches; a breakpoint before it caches nothing (caching.py).
+    min_cache_tokens: int = 1024
 
 
 _FULL = Capabilities(vision=True, tools=True, thinking=True, json_schema=True)
@@ -82,16 +84,18 @@ _NO_THINKING = Capabilities(vision=True, tools=True, thinking=False, json_schema
 _TEXT_ONLY = Capabilities(vision=False, tools=True, thinking=False, json_schema=True)
 _ONE_MILLION = Variant("-1m", (("anthropic-beta", CONTEXT_1M),), context_window=1_000_000)
 
+# min_cache_tokens: Anthropic's "Prompt caching" page, "Cache limitations" (4096 for Opus 4.5 and
+# Haiku 4.5, 2048 for the Haiku 3 generation, 1024 for the rest), which Google's Vertex page defers to.
 FAMILIES: dict[str, Family] = {
-    "claude-opus-4-5": Family(200_000, 64_000, _FULL, ("20251101",)),
-    "claude-haiku-4-5": Family(200_000, 64_000, _FULL, ("20251001",)),
+    "claude-opus-4-5": Family(200_000, 64_000, _FULL, ("20251101",), min_cache_tokens=4096),
+    "claude-haiku-4-5": Family(200_000, 64_000, _FULL, ("20251001",), min_cache_tokens=4096),
     "claude-sonnet-4-5": Family(200_000, 64_000, _FULL, ("20250929",), (_ONE_MILLION,)),
     "claude-opus-4-1": Family(200_000, 32_000, _FULL, ("20250805",)),
     "claude-opus-4": Family(200_000, 32_000, _FULL, ("20250514",)),
     "claude-sonnet-4": Family(200_000, 64_000, _FULL, ("20250514",), (_ONE_MILLION,)),
     "claude-3-7-sonnet": Family(200_000, 64_000, _FULL, ("20250219",)),
-    "claude-3-5-haiku": Family(200_000, 8_192, _TEXT_ONLY, ("20241022",)),
-    "claude-3-haiku": Family(200_000, 4_096, _NO_THINKING, ("20240307",)),
+    "claude-3-5-haiku": Family(200_000, 8_192, _TEXT_ONLY, ("20241022",), min_cache_tokens=2048),
+    "claude-3-haiku": Family(200_000, 4_096, _NO_THINKING, ("20240307",), min_cache_tokens=2048),
 }
 
 # Model names (every version) or callable ids never offered: retired models, which Vertex
@@ -128,6 +132,11 @@ class Model:
     family: Family | None
     headers: Mapping[str, str] = field(default_factory=dict)
     context_window: int | None = None
+
+    @property
+    def min_cache_tokens(self) -> int | None:
+        """The shortest prefix Claude caches for this model; None when the table does not know it."""
+        return self.family.min_cache_tokens if self.family is not None else None
 
     def describe(self, as_id: str | None = None) -> dict[str, Any]:
         """The OpenAI model object, under ``as_id`` when the client asked by another name."""

@@ -7,6 +7,8 @@ Nothing else in the package reads the environment for its own settings.
 
 ``ENV_VARS`` lists every variable with its default and meaning; the README table and the
 infrastructure tests are checked against it.
+
+Long because the settings table documents every variable next to the code that reads it.
 """
 
 from __future__ import annotations
@@ -33,9 +35,13 @@ ENV_VARS: dict[str, tuple[str, str]] = {
     "VERTEX_ENDPOINT": ("derived from the region", "`scheme://host[:port]` of the Vertex API, no path. "
                                                    "For private endpoints and the local simulator."),
     "DEFAULT_MAX_TOKENS": ("4096", "`max_tokens` sent to Claude when the request gives none."),
+    "PROMPT_CACHING": ("auto", "`auto`: place Claude prompt-cache breakpoints for clients that mark none (see "
+                               "Prompt caching); `off`: only the client's own `cache_control`."),
+    "PROMPT_CACHE_TTL": ("5m", "Lifetime of the automatic cache entries: `5m` or `1h` (1h writes cost 2x, not 1.25x)."),
     "STREAM_HEARTBEAT_SECONDS": ("15", "Interval of SSE comment heartbeats while the upstream is silent."),
     "UPSTREAM_CONNECT_TIMEOUT_SECONDS": ("10", "Connect timeout to Vertex."),
-    "UPSTREAM_FIRST_BYTE_TIMEOUT_SECONDS": ("120", "Longest wait for a stream's first event from Vertex."),
+    "UPSTREAM_FIRST_BYTE_TIMEOUT_SECONDS": ("120", "Longest wait for a stream's response headers from Vertex, "
+                                                   "and again for its first event."),
     "UPSTREAM_IDLE_TIMEOUT_SECONDS": ("300", "Longest silence between stream events before the stream is ended "
                                              "with an in-band error (heartbeats keep the client meanwhile)."),
     "UPSTREAM_TOTAL_TIMEOUT_SECONDS": ("3540", "Longest a single Vertex call may take, streamed or not "
@@ -45,9 +51,11 @@ ENV_VARS: dict[str, tuple[str, str]] = {
     "UPSTREAM_MAX_ATTEMPTS": ("4", "Most attempts per request across retries and failover."),
     "VERTEX_FALLBACK_REGIONS": ("", "Comma-separated Vertex locations tried, in order, after a 429/529/5xx in "
                                     "`CLOUD_ML_REGION`."),
-    "BREAKER_FAILURES": ("5", "Consecutive retryable failures of one (location, model) that open its circuit."),
+    "BREAKER_FAILURES": ("5", "Requests failing with an outage (5xx, unreachable, timeout; never a 429) at one "
+                              "(location, model) that open its circuit."),
     "BREAKER_WINDOW_SECONDS": ("60", "Window in which those failures must fall."),
-    "BREAKER_COOLDOWN_SECONDS": ("30", "How long an open circuit is skipped before one probe is let through."),
+    "BREAKER_COOLDOWN_SECONDS": ("30", "Longest an open circuit is skipped before one probe is let through "
+                                       "(less if Vertex's Retry-After asks less)."),
     "VERTEX_MODELS": ("", "Comma-separated model ids or names to offer (`claude-sonnet-4-5` keeps every version; "
                           "`x@v` keeps that version only); empty offers every Claude model Vertex lists."),
     "MODEL_ALIASES": ("", "Extra model ids as `alias=target,...`; the target is any id the catalog resolves, "
@@ -104,6 +112,8 @@ class Settings:
     project_id: str | None = None
     vertex_endpoint: str = "https://aiplatform.googleapis.com"
     default_max_tokens: int = 4096
+    prompt_caching: str = "auto"
+    prompt_cache_ttl: str = "5m"
     heartbeat_seconds: float = 15.0
     connect_timeout: float = 10.0
     first_byte_timeout: float = 120.0
@@ -165,6 +175,8 @@ def load(env: Mapping[str, str]) -> Settings:
         project_id=project or None,
         vertex_endpoint=_get(env, "VERTEX_ENDPOINT", default_endpoint(region), _endpoint),
         default_max_tokens=_get(env, "DEFAULT_MAX_TOKENS", 4096, _int_range(1, 1_000_000)),
+        prompt_caching=_get(env, "PROMPT_CACHING", "auto", _choice_lower(("auto", "off"))),
+        prompt_cache_ttl=_get(env, "PROMPT_CACHE_TTL", "5m", _choice_lower(("5m", "1h"))),
         heartbeat_seconds=_get(env, "STREAM_HEARTBEAT_SECONDS", 15.0, _float_range(0.05, 300)),
         connect_timeout=_get(env, "UPSTREAM_CONNECT_TIMEOUT_SECONDS", 10.0, _float_range(0.1, 300)),
         first_byte_timeout=_get(env, "UPSTREAM_FIRST_BYTE_TIMEOUT_SECONDS", 120.0, _float_range(0.1, 3600)),

@@ -9,7 +9,6 @@ adapters sees them.
     ├── InvalidRequestError           400 invalid_request_error
     │   └── ContextLengthExceededError 400 invalid_request_error / context_length_exceeded
     ├── AuthenticationError           401 authentication_error
-    ├── PermissionDeniedError         403 permission_error
     ├── NotFoundError                 404 invalid_request_error / not_found
     │   └── ModelNotFoundError        404 invalid_request_error / model_not_found
     ├── MethodNotAllowedError         405 invalid_request_error / method_not_allowed (+ Allow)
@@ -85,11 +84,6 @@ class AuthenticationError(APIError):
         # RFC 6750: the description is ours (never the token), quotes stripped to keep the header valid.
         description = self.message.replace('"', "'")
         return {"WWW-Authenticate": f'Bearer error="invalid_token", error_description="{description}"'}
-
-
-class PermissionDeniedError(APIError):
-    status = 403
-    type = "permission_error"
 
 
 class NotFoundError(APIError):

@@ -97,8 +97,11 @@ CHAT_METADATA = {
     "additionalProperties": {"type": "string", "maxLength": MAX_METADATA_VALUE_CHARS},
 }
 
+CACHE_CONTROL = {"type": "object", "required": ["type"], "additionalProperties": False,
+                 "description": "An explicit Claude prompt-cache breakpoint on this block (README, Prompt caching).",
+                 "properties": {"type": {"const": "ephemeral"}, "ttl": {"enum": ["5m", "1h"]}}}
 TEXT_PART = {"type": "object", "required": ["type", "text"],
-              "properties": {"type": {"const": "text"}, "text": STRING}}
+              "properties": {"type": {"const": "text"}, "text": STRING, "cache_control": CACHE_CONTROL}}
 IMAGE_PART = {
     "type": "object", "required": ["type", "image_url"],
     "properties": {
@@ -111,6 +114,7 @@ IMAGE_PART = {
                                        "fetched (private, loopback and link-local addresses are refused)."},
                 "detail": NULL_STRING}},
         ]},
+        "cache_control": CACHE_CONTROL,
     },
 }
 REFUSAL_PART = {"type": "object", "required": ["type", "refusal"],
@@ -124,7 +128,8 @@ def content(*parts: JSON, required: bool = True) -> JSON:
 
 def message(role: str, content: JSON, **extra: JSON) -> JSON:
     return {"type": "object", "required": ["role", *([] if role == "assistant" else ["content"])],
-            "properties": {"role": {"const": role}, "content": content, "name": STRING, **extra}}
+            "properties": {"role": {"const": role}, "content": content, "name": STRING,
+                           "cache_control": CACHE_CONTROL, **extra}}
 
 
 TOOL_CALL = {
@@ -152,7 +157,8 @@ TOOL = {
             "name": {"type": "string", "pattern": "^[a-zA-Z0-9_-]{1,64}$"},
             "description": NULL_STRING,
             "parameters": {"type": ["object", "null"], "description": "A JSON schema of type `object`."},
-            "strict": NULL_BOOL}},
+            "strict": NULL_BOOL, "cache_control": CACHE_CONTROL}},
+        "cache_control": CACHE_CONTROL,
     },
 }
 
@@ -160,7 +166,11 @@ USAGE = {
     "type": "object", "required": ["prompt_tokens", "completion_tokens", "total_tokens"],
     "properties": {
         "prompt_tokens": INT, "completion_tokens": INT, "total_tokens": INT,
-        "prompt_tokens_details": {"type": "object", "properties": {"cached_tokens": INT}},
+        "prompt_tokens_details": {"type": "object", "properties": {
+            "cached_tokens": {**INT, "description": "Prompt tokens read from Claude's prompt cache."},
+            "cache_write_tokens": {**INT, "description": "Prompt tokens written to the cache (OpenRouter's name)."}}},
+        "cache_read_input_tokens": {**INT, "description": "LiteLLM's name for `cached_tokens`."},
+        "cache_creation_input_tokens": {**INT, "description": "LiteLLM's name for `cache_write_tokens`."},
     },
 }
 

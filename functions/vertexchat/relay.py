@@ -75,10 +75,9 @@ class StreamEncoder(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class Deadlines:
-    """Stream timing limits, in seconds (see config.py)."""
+    """Limits on a stream once it has begun, in seconds (see config.py); the first byte's is ``open_stream``'s."""
 
     heartbeat: float
-    first_byte: float
     idle: float
     total: float
 

@@ -9,11 +9,18 @@ than the upstream's ``Retry-After``, and all attempts together stay inside
 to the client (with its ``Retry-After``). The SDK's own retries are off, so attempts never
 multiply. Once streaming has begun there are no retries: errors go in-band (relay.py).
 
-A circuit breaker per (location, model) opens after ``BREAKER_FAILURES`` consecutive
-retryable failures within ``BREAKER_WINDOW_SECONDS``; while open, that location is skipped,
-and with no location left the request fails fast with 503 and ``Retry-After``. After
-``BREAKER_COOLDOWN_SECONDS`` one probe request is let through (half-open): success closes the
-breaker, failure opens it again. Breakers are per instance; their state is in the health report.
+A circuit breaker per (location, model) opens only on outages: 5xx answers (overloaded
+included), connection failures and timeouts. A 429 is a quota answer from a location that
+works: it is retried and failed over like the rest, but it never counts against a circuit
+(it proves the location answers), so one client's burst can never turn into 503s for
+everyone else. Failures count per request, not per attempt: a circuit opens once
+``BREAKER_FAILURES`` different requests failed on it within ``BREAKER_WINDOW_SECONDS``.
+While open, that location is skipped, and with no location left the request fails fast
+with 503 ``circuit_open`` and ``Retry-After``. It stays open for what the upstream asked in
+its last ``Retry-After`` (at least 1 s), or ``BREAKER_COOLDOWN_SECONDS`` when it asked
+nothing, whichever is shorter; then one probe request is let through (half-open): an answer
+closes the breaker, another outage opens it again. Breakers are per instance; their state is
+in the health report.
 """
 
 from __future__ import annotations
@@ -39,11 +46,20 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 RETRYABLE: tuple[type[APIError], ...] = (RateLimitError, OverloadedError, UpstreamError, GatewayTimeoutError)
+# A circuit opens only on outages; RateLimitError (429) is retryable but never one of them.
+OUTAGES: tuple[type[APIError], ...] = (OverloadedError, UpstreamError, GatewayTimeoutError)
+# The shortest an open circuit stays open, whatever the upstream asked (Retry-After: 0).
+_MIN_OPEN_SECONDS = 1.0
 
 
 def retryable(error: APIError) -> bool:
     """Whether another attempt (maybe elsewhere) could succeed. Our own credentials never improve."""
     return isinstance(error, RETRYABLE) and error.code != "credentials_unavailable"
+
+
+def outage(error: APIError) -> bool:
+    """Whether ``error`` says the location is failing (5xx, unreachable, timeout), not just busy for us (429)."""
+    return isinstance(error, OUTAGES) and retryable(error)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,12 +82,17 @@ class Breaker:
 
     failures: list[float] = field(default_factory=list)
     opened_at: float | None = None
+    # How long this opening lasts: what the upstream asked for, bounded by the configured cooldown.
+    cooldown: float = 0.0
     probing: bool = False
 
-    def state(self, now: float, cooldown: float) -> str:
+    def state(self, now: float) -> str:
         if self.opened_at is None:
             return "closed"
-        return "half_open" if now - self.opened_at >= cooldown else "open"
+        return "half_open" if now - self.opened_at >= self.cooldown else "open"
+
+    def remaining(self, now: float) -> float:
+        return 0.0 if self.opened_at is None else max(0.0, self.cooldown - (now - self.opened_at))
 
 
 class Breakers:
@@ -89,7 +110,7 @@ class Breakers:
             breaker = self._circuits.get((region, model))
             if breaker is None:
                 return "pass"
-            state = breaker.state(self._clock(), self._policy.breaker_cooldown)
+            state = breaker.state(self._clock())
             if state == "closed":
                 return "pass"
             if state == "half_open" and not breaker.probing:
@@ -104,7 +125,8 @@ class Breakers:
             log.info("circuit closed", extra={"fields": {"event": "breaker", "state": "closed", "region": region,
                                                          "model": model}})
 
-    def failure(self, region: str, model: str) -> None:
+    def failure(self, region: str, model: str, retry_after: float | None = None) -> None:
+        """One request met an outage at ``region``; ``retry_after`` is what the upstream asked, if anything."""
         now = self._clock()
         with self._lock:
             breaker = self._circuits.setdefault((region, model), Breaker())
@@ -113,9 +135,12 @@ class Breakers:
             reopen = breaker.probing or len(breaker.failures) >= self._policy.breaker_failures
             if not reopen:
                 return
-            breaker.opened_at, breaker.probing = now, False
+            cooldown = self._policy.breaker_cooldown
+            if retry_after is not None:
+                cooldown = min(cooldown, max(_MIN_OPEN_SECONDS, retry_after))
+            breaker.opened_at, breaker.cooldown, breaker.probing = now, cooldown, False
         log.warning("circuit opened", extra={"fields": {"event": "breaker", "state": "open", "region": region,
-                                                        "model": model}})
+                                                        "model": model, "open_seconds": cooldown}})
 
     def release_probe(self, region: str, model: str) -> None:
         """A probe that ended without a verdict (e.g. a caller error) frees the probe slot."""
@@ -128,8 +153,7 @@ class Breakers:
         """Seconds until the first of ``regions`` lets a probe through."""
         now = self._clock()
         with self._lock:
-            waits = [max(0.0, self._policy.breaker_cooldown - (now - b.opened_at))
-                     for (region, m), b in self._circuits.items()
+            waits = [b.remaining(now) for (region, m), b in self._circuits.items()
                      if m == model and region in regions and b.opened_at is not None]
         return min(waits, default=1.0) or 1.0
 
@@ -137,7 +161,7 @@ class Breakers:
         """Non-closed circuits, for the health report."""
         now = self._clock()
         with self._lock:
-            return [{"region": region, "model": model, "state": b.state(now, self._policy.breaker_cooldown),
+            return [{"region": region, "model": model, "state": b.state(now),
                      "recent_failures": len(b.failures)}
                     for (region, model), b in sorted(self._circuits.items())]
 
@@ -168,6 +192,8 @@ def call_with_failover(
     error: APIError | None = None
     # region -> (when it failed, the wait it asked for): returning to a region honours its own Retry-After.
     failed: dict[str, tuple[float, float]] = {}
+    # Regions this request has already counted an outage against: one request, one failure.
+    counted: set[str] = set()
     for number in range(policy.max_attempts):
         chosen = _next_region(policy.regions, number, model, breakers)
         if chosen is None:
@@ -189,7 +215,8 @@ def call_with_failover(
             if not retryable(exc):
                 _release(breakers, region, model, ticket)
                 raise
-            breakers.failure(region, model)
+            _verdict(breakers, region, model, exc, count=ticket == "probe" or region not in counted)
+            counted.add(region)
             record.errors.append(type(exc).__name__)
             _log_attempt(number, region, model, exc)
             error = exc
@@ -212,6 +239,15 @@ def _next_region(regions: tuple[str, ...], number: int, model: str, breakers: Br
         if ticket is not None:
             return region, ticket
     return None
+
+
+def _verdict(breakers: Breakers, region: str, model: str, error: APIError, *, count: bool) -> None:
+    """What a retryable failure tells the region's breaker."""
+    if not outage(error):
+        # A 429 is an answer: the location works (a probe that gets one closes the circuit).
+        breakers.success(region, model)
+    elif count:
+        breakers.failure(region, model, error.upstream_retry_after)
 
 
 def _release(breakers: Breakers, region: str, model: str, ticket: str) -> None:

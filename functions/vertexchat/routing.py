@@ -19,7 +19,7 @@ from typing import Any
 
 import flask
 
-from vertexchat import logs, web
+from vertexchat import body_guard, logs, web
 from vertexchat.errors import APIError, MethodNotAllowedError, NotFoundError, internal_error
 from vertexchat.route_table import ROOT_ROUTE, ROUTES, Route
 from vertexchat.services import Services, services
@@ -55,6 +55,8 @@ def serve(function: str, request: flask.Request) -> flask.Response:
         response = web.error_response(error, call)
     call.outcome(response.status_code, error)
     response.call_on_close(call.finish_log)
+    # An early answer (401, 413, 415...) must not wait for a body that may never come.
+    body_guard.settle(request.environ)
     return response
 
 

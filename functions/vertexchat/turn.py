@@ -80,7 +80,6 @@ class Turn:
     recorder: Recorder | None = None
     idempotency: IdempotentRequest | None = None
     attempts: Attempts = field(default_factory=Attempts)
-    _codec: ReplyCodec | None = field(default=None, init=False, repr=False)
 
     def create(self, body: Mapping[str, Any], codec: ReplyCodec) -> Reply:
         """A non-streamed turn: the upstream's message, read by the API's codec, stored and settled."""
@@ -103,19 +102,18 @@ class Turn:
 
     def stream(self, body: Mapping[str, Any], codec: ReplyCodec, encoder: StreamEncoder) -> RelayBody:
         """A streamed turn: the response body, which reports back to :meth:`stream_ended`."""
-        self._codec = codec
         settings = self.svc.settings
         watch = Watch(client_gone=web.client_gone_probe(self.call.request), shutting_down=self.svc.shutting_down)
         stream = self._failover(lambda region: open_stream(self._opener(body, region), settings.first_byte_timeout,
                                                            watch))
-        deadlines = Deadlines(heartbeat=settings.heartbeat_seconds, first_byte=settings.first_byte_timeout,
-                              idle=settings.idle_timeout, total=settings.total_timeout)
-        return relay(stream, encoder, self, deadlines=deadlines, watch=watch, request_id=self.call.request_id)
+        deadlines = Deadlines(heartbeat=settings.heartbeat_seconds, idle=settings.idle_timeout,
+                              total=settings.total_timeout)
+        return relay(stream, encoder, _Sink(self, codec), deadlines=deadlines, watch=watch,
+                     request_id=self.call.request_id)
 
-    def stream_ended(self, end: StreamEnd) -> APIError | None:
+    def stream_ended(self, end: StreamEnd, codec: ReplyCodec) -> APIError | None:
         """The relay's report: store the reply (also a partial one), settle the key, fill the log line."""
-        assert self._codec is not None, "stream_ended before stream"
-        reply = self._codec.reply(end.fold.message)
+        reply = codec.reply(end.fold.message)
         finished = end.outcome == COMPLETE
         late: APIError | None = None
         seq = None
@@ -153,3 +151,14 @@ class Turn:
             regions = self.attempts.regions
             self.call.fields.update(region=regions[-1] if regions else None, attempts=len(regions),
                                     attempt_regions=regions)
+
+
+@dataclass(frozen=True, slots=True)
+class _Sink:
+    """The relay's sink for one streamed turn (see ``relay.TurnSink``)."""
+
+    turn: Turn
+    codec: ReplyCodec
+
+    def stream_ended(self, end: StreamEnd) -> APIError | None:
+        return self.turn.stream_ended(end, self.codec)

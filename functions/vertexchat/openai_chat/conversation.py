@@ -61,6 +61,18 @@ def system_blocks(messages: tuple[JSON, ...]) -> list[JSON]:
     return _system(messages)
 
 
+def leading_system_blocks(messages: tuple[JSON, ...]) -> int:
+    """How many ``system`` blocks come from the first message, when it is a system message.
+
+    That is the stable system prefix (the system prompt). Only the first message: a client that
+    adds a note each turn sends its first note next to the prompt, before the conversation starts,
+    and a later note after it; counting the first note in would move the breakpoint every turn.
+    """
+    if not messages or messages[0]["role"] not in ("system", "developer"):
+        return 0
+    return len(_text_blocks(messages[0].get("content")))
+
+
 def remote_image_urls(messages: tuple[JSON, ...]) -> list[tuple[str, str]]:
     """Every non-``data:`` image URL as ``(param, url)``, for fetching before translation."""
     return [(param, url) for param, url in _image_parts(messages) if not url.startswith("data:")]
@@ -78,7 +90,23 @@ def _image_parts(messages: tuple[JSON, ...]) -> Iterator[tuple[str, str]]:
 
 def _system(messages: tuple[JSON, ...]) -> list[JSON]:
     return [block for message in messages if message["role"] in ("system", "developer")
-            for block in _text_blocks(message.get("content"))]
+            for block in _cached(_text_blocks(message.get("content")), message)]
+
+
+def _cached(blocks: list[JSON], carrier: JSON) -> list[JSON]:
+    """``blocks`` with the client's ``cache_control`` (on a message or part) on the last cacheable one.
+
+    The convention of LiteLLM and Anthropic's OpenAI-compatibility notes: a message's
+    ``cache_control`` marks its last block; a part's marks the block made from it.
+    """
+    control = carrier.get("cache_control")
+    if control is None:
+        return blocks
+    for block in reversed(blocks):
+        if block["type"] not in _FIRST_IN_TURN["assistant"]:
+            block["cache_control"] = control
+            break
+    return blocks
 
 
 def _text_blocks(content: object) -> list[JSON]:
@@ -87,8 +115,12 @@ def _text_blocks(content: object) -> list[JSON]:
         return [{"type": "text", "text": content}] if content.strip() else []
     if not isinstance(content, list):
         return []
-    texts = (part.get("text") if part["type"] == "text" else part.get("refusal") for part in content)
-    return [{"type": "text", "text": text} for text in texts if isinstance(text, str) and text.strip()]
+    blocks: list[JSON] = []
+    for part in content:
+        text = part.get("text") if part["type"] == "text" else part.get("refusal")
+        if isinstance(text, str) and text.strip():
+            blocks.extend(_cached([{"type": "text", "text": text}], part))
+    return blocks
 
 
 @dataclass(slots=True)
@@ -133,9 +165,11 @@ def _conversation(messages: tuple[JSON, ...], ids: _ToolIds, images: Mapping[str
         elif role == "user":
             blocks = _user_blocks(message.get("content"), f"messages[{i}]", images)
         else:
-            _append(turns, _assistant_turn(message, f"messages[{i}]", ids))
+            turn = _assistant_turn(message, f"messages[{i}]", ids)
+            _cached(turn.blocks, message)
+            _append(turns, turn)
             continue
-        _append(turns, _Turn("user", blocks))
+        _append(turns, _Turn("user", _cached(blocks, message)))
     _answer_open_calls(turns)
     _trim_prefill(turns)
     if not turns:
@@ -172,7 +206,8 @@ def _user_blocks(content: object, param: str, images: Mapping[str, str]) -> list
     blocks: list[JSON] = []
     for j, part in enumerate(content):
         if part["type"] == "image_url":
-            blocks.append(_image_block(image_url_of(part), f"{param}.content[{j}].image_url.url", images))
+            image = _image_block(image_url_of(part), f"{param}.content[{j}].image_url.url", images)
+            blocks.extend(_cached([image], part))
         else:
             blocks.extend(_text_blocks([part]))
     return blocks
@@ -277,7 +312,7 @@ def _trim_prefill(turns: list[_Turn]) -> None:
     while last.blocks and last.blocks[-1]["type"] == "text":
         text = last.blocks[-1]["text"].rstrip()
         if text:
-            last.blocks[-1] = {"type": "text", "text": text}
+            last.blocks[-1] = {**last.blocks[-1], "text": text}
             return
         last.blocks.pop()
     if all(block["type"] in _FIRST_IN_TURN["assistant"] for block in last.blocks):

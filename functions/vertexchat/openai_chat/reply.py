@@ -2,7 +2,8 @@
 
 Replies. ``stop_reason`` maps by table (``FINISH_REASONS``); unknown future values map to
 ``stop``. Usage counts cached prompt tokens into ``prompt_tokens`` (Claude's
-``input_tokens`` excludes them) and reports cache reads as ``cached_tokens``;
+``input_tokens`` excludes them) and reports cache reads as ``cached_tokens`` and cache
+writes as ``cache_write_tokens`` (both also under LiteLLM's names at the top of ``usage``);
 ``completion_tokens_details`` is omitted because Claude does not count reasoning tokens
 separately. Signed thinking comes back as ``thinking_blocks`` so that a client can send it
 back unchanged in a tool loop.
@@ -51,13 +52,18 @@ def usage_from_claude(usage: Mapping[str, Any] | None) -> JSON:
     """OpenAI ``usage`` from Claude's; cached prompt tokens count as prompt tokens."""
     usage = usage or {}
     cache_read = usage.get("cache_read_input_tokens") or 0
-    prompt = (usage.get("input_tokens") or 0) + cache_read + (usage.get("cache_creation_input_tokens") or 0)
+    cache_write = usage.get("cache_creation_input_tokens") or 0
+    prompt = (usage.get("input_tokens") or 0) + cache_read + cache_write
     completion = usage.get("output_tokens") or 0
     return {
         "prompt_tokens": prompt,
         "completion_tokens": completion,
         "total_tokens": prompt + completion,
-        "prompt_tokens_details": {"cached_tokens": cache_read},
+        # cache_write_tokens: OpenRouter's name, read by OpenAI-compatible clients that price writes.
+        "prompt_tokens_details": {"cached_tokens": cache_read, "cache_write_tokens": cache_write},
+        # LiteLLM's names for the same two numbers (its Usage object carries them for Claude).
+        "cache_read_input_tokens": cache_read,
+        "cache_creation_input_tokens": cache_write,
     }
 
 

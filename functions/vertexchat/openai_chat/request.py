@@ -25,8 +25,10 @@ Thinking. An explicit ``thinking`` object wins over ``reasoning_effort`` (``none
 ``minimal``/``low`` -> 1024, ``medium`` -> 4096, ``high`` -> 16384 budget tokens). Claude
 needs 1024 <= budget < max_tokens. Without a client max, max_tokens becomes budget + the
 default max; a client max caps thinking and answer together (as OpenAI's
-``max_completion_tokens`` does), so the budget is clamped to max - 1, and a max of 1024 or
-less cannot hold any thinking (400).
+``max_completion_tokens`` does), so a budget that does not fit below it becomes the largest
+power of two (from 1024) that does: never ``max - 1``, which would change the thinking settings,
+and with them the cached prompt, whenever a client's max moves. A max of 1024 or less cannot
+hold any thinking (400).
 
 Tested in tests/test_translate.py. Tested in tests/test_translate_properties.py.
 """
@@ -35,10 +37,11 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from vertexchat.caching import Stable
 from vertexchat.errors import InvalidRequestError
-from vertexchat.openai_chat.conversation import claude_messages, remote_image_urls, system_blocks
+from vertexchat.openai_chat.conversation import claude_messages, leading_system_blocks, remote_image_urls, system_blocks
 from vertexchat.openai_chat.schema import JSON, ChatRequest
 
 JSON_TOOL = "json_response"
@@ -60,6 +63,9 @@ class ClaudeRequest:
     json_tool: str | None = None
     """Name of the internal structured-output tool, when ``response_format`` asked for JSON."""
     thinking: bool = False
+    stable: Stable = field(default_factory=Stable)
+    """How much of ``tools`` and ``system`` is the same every turn (the client's tools; the first
+    message's system blocks), for the cache breakpoints (``caching.py``)."""
 
     @property
     def json_mode(self) -> bool:
@@ -91,7 +97,8 @@ def to_claude(req: ChatRequest, *, default_max_tokens: int,
         body["thinking"] = {"type": "enabled", "budget_tokens": budget}
     body.update(_sampling(req, thinking=budget is not None))
     _add_options(body, req)
-    return ClaudeRequest(body=body, json_tool=json_tool, thinking=budget is not None)
+    stable = Stable(tools=len(req.tools), system=leading_system_blocks(req.messages))
+    return ClaudeRequest(body=body, json_tool=json_tool, thinking=budget is not None, stable=stable)
 
 
 def image_urls(req: ChatRequest) -> list[tuple[str, str]]:
@@ -111,7 +118,21 @@ def _thinking_budget(req: ChatRequest, default_max_tokens: int) -> tuple[int | N
             f"{req.max_tokens_param} must be above {MIN_THINKING_BUDGET} when thinking is on: Claude's thinking "
             f"budget is at least {MIN_THINKING_BUDGET} tokens and must be below max_tokens.",
             param=req.max_tokens_param)
-    return min(budget, req.max_tokens - 1), req.max_tokens
+    return _budget_below(budget, req.max_tokens), req.max_tokens
+
+
+def _budget_below(budget: int, max_tokens: int) -> int:
+    """The requested budget, or when it does not fit below max_tokens the largest power of two that does.
+
+    Not ``max_tokens - 1``: the thinking settings are part of Claude's cached prefix, so a client
+    whose max_tokens moves a little from turn to turn must keep the same budget.
+    """
+    if budget < max_tokens:
+        return budget
+    step = MIN_THINKING_BUDGET
+    while step * 2 < max_tokens:
+        step *= 2
+    return step
 
 
 def _requested_budget(req: ChatRequest) -> int | None:
@@ -128,7 +149,7 @@ def _requested_budget(req: ChatRequest) -> int | None:
 
 def _tooling(req: ChatRequest, *, thinking: bool) -> tuple[list[JSON], JSON | None, str | None]:
     """Claude ``tools``, ``tool_choice`` and the internal JSON tool's name (if any)."""
-    tools = [_claude_tool(tool["function"]) for tool in req.tools]
+    tools = [_claude_tool(tool) for tool in req.tools]
     choice = _client_tool_choice(req.tool_choice, {tool["name"] for tool in tools})
     if thinking and choice is not None and choice["type"] in ("any", "tool"):
         raise InvalidRequestError("Claude cannot be forced to call a tool while thinking: use tool_choice "
@@ -147,7 +168,8 @@ def _tooling(req: ChatRequest, *, thinking: bool) -> tuple[list[JSON], JSON | No
     return tools, choice, json_tool
 
 
-def _claude_tool(function: JSON) -> JSON:
+def _claude_tool(client_tool: JSON) -> JSON:
+    function = client_tool["function"]
     tool: JSON = {"name": function["name"]}
     if function.get("description"):
         tool["description"] = function["description"]
@@ -157,6 +179,10 @@ def _claude_tool(function: JSON) -> JSON:
     else:
         # Claude requires the root "type"; OpenAI lets clients omit it ({} is common).
         tool["input_schema"] = parameters if "type" in parameters else {"type": "object", **parameters}
+    # An explicit breakpoint, on the tool (LiteLLM's place) or inside its function.
+    control = client_tool.get("cache_control") or function.get("cache_control")
+    if control is not None:
+        tool["cache_control"] = control
     return tool
 
 

@@ -26,7 +26,7 @@ from typing import Any
 
 import flask
 
-from vertexchat import web
+from vertexchat import caching, web
 from vertexchat.images import FetchPolicy, fetch_as_data_url
 from vertexchat.openai_chat.chunks import SSE_DONE, ChatStream, encode_sse, replay_chunks
 from vertexchat.openai_chat.reply import to_openai_completion
@@ -103,7 +103,8 @@ def _answer(turn: Turn, request: ChatRequest) -> flask.Response:
     claude = to_claude(request, default_max_tokens=svc.settings.default_max_tokens,
                        resolved_images=_fetch_images(request, svc))
     codec = ChatReplies(request, claude.json_tool, recorder.session_id if recorder else None)
-    body = {**claude.body, "model": turn.target.vertex_id}
+    body = caching.apply({**claude.body, "model": turn.target.vertex_id}, caching.policy(svc.settings, turn.target),
+                         claude.stable)
     if recorder is not None:
         # Stored before Vertex is called: Firestore down is a 503 and no tokens are spent.
         recorder.record(request.messages, turn.target.vertex_id)

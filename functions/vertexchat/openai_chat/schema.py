@@ -32,6 +32,7 @@ ROLES = ("system", "developer", "user", "assistant", "tool")
 REASONING_EFFORTS = ("none", "minimal", "low", "medium", "high")
 RESPONSE_FORMATS = ("text", "json_object", "json_schema")
 TOOL_CHOICES = ("auto", "none", "required")
+CACHE_TTLS = ("5m", "1h")
 MAX_STOP_SEQUENCES = 16  # OpenAI allows 4; being lenient costs nothing.
 
 # Bounds on the work one request can cause (every message is validated, translated and,
@@ -266,7 +267,21 @@ def _message(value: object, param: str) -> JSON:
     if role not in ROLES:
         _fail(f"{param}.role must be one of: {', '.join(ROLES)}.", f"{param}.role")
     _MESSAGE_CHECKS[role](value, param)
+    _cache_control(value.get("cache_control"), f"{param}.cache_control")
     return value
+
+
+def _cache_control(value: object, param: str) -> None:
+    """An explicit Claude cache breakpoint: ``{"type": "ephemeral"}``, optionally with ``ttl`` 5m or 1h."""
+    if value is None:
+        return
+    if not isinstance(value, dict) or value.get("type") != "ephemeral":
+        _fail(f'{param} must be {{"type": "ephemeral"}}, optionally with "ttl": "5m" or "1h".', param)
+    if value.get("ttl", "5m") not in CACHE_TTLS:
+        _fail(f"{param}.ttl must be one of: {', '.join(CACHE_TTLS)}.", f"{param}.ttl")
+    extra = sorted(set(value) - {"type", "ttl"})
+    if extra:
+        _fail(f"{param}.{extra[0]} is not supported: cache_control takes type and ttl.", f"{param}.{extra[0]}")
 
 
 def _check_plain(message: JSON, param: str) -> None:
@@ -317,6 +332,7 @@ def _part(part: object, param: str, allowed: tuple[str, ...]) -> None:
     kind = part.get("type")
     if kind not in allowed:
         _fail(f"{param}.type {kind!r} is not supported here; use one of: {', '.join(allowed)}.", f"{param}.type")
+    _cache_control(part.get("cache_control"), f"{param}.cache_control")
     if kind == "image_url":
         _image_url(part.get("image_url"), f"{param}.image_url")
     elif not isinstance(part.get(kind), str):  # "text" and "refusal" parts carry a string under their type
@@ -399,6 +415,8 @@ def _tool(tool: object, param: str) -> JSON:
     if parameters is not None and parameters.get("type", "object") != "object":
         _fail(f"{param}.function.parameters must be a JSON schema of type 'object'.", f"{param}.function.parameters")
     _bool_or_none(function.get("strict"), f"{param}.function.strict")
+    _cache_control(tool.get("cache_control"), f"{param}.cache_control")
+    _cache_control(function.get("cache_control"), f"{param}.function.cache_control")
     return tool
 
 

@@ -9,7 +9,9 @@ frontend derives from it (md5), and the legacy id is kept on the session.
 History: by default the client sends the whole conversation each turn (``"session_history":
 "client"``) and only what the transcript lacks is stored. A client may instead send just
 the new turn with ``"session_history": "server"``: the stored conversation is prepended
-before the request goes to Claude. Both produce identical transcripts. When a client's
+before the request goes to Claude; a system message the history already holds is not added
+again (clients that resend their system prompt every turn would otherwise grow it). Both
+produce identical transcripts. When a client's
 history diverges from the stored one (an edited or regenerated turn), the new messages start
 a branch and the old ones are kept (see ``sessions.py``).
 
@@ -93,6 +95,8 @@ class Recorder:
         self.request_id = request_id
         self._head: int | None = None
         self._opened = False
+        # With server-side history: how many leading messages of the conversation came from the store.
+        self._stored = 0
 
     @property
     def session_id(self) -> str:
@@ -107,11 +111,24 @@ class Recorder:
         if not self.choice.server_history:
             return messages
         self._open(model)
-        return (*self.store.history(self.session_id, self.owner), *messages)
+        history = self.store.history(self.session_id, self.owner)
+        self._stored = len(history)
+        return (*history, *without_resent_system(history, messages))
 
     def record(self, conversation: tuple[JSON, ...], model: str) -> None:
-        """Open (or create) the session and store what its transcript lacks of ``conversation``."""
+        """Open (or create) the session and store what its transcript lacks of ``conversation``.
+
+        With server-side history only the request's own messages are new: they are appended at
+        the session's head as it is when they land. Comparing the whole conversation instead
+        would record the history read a moment ago again whenever a concurrent turn had moved
+        the head meanwhile (issue 15, fault 2), so each message is stored exactly once.
+        """
         self._open(model)
+        if self.choice.server_history and len(conversation) > self._stored:
+            seqs = self.store.append(self.session_id, self.owner, conversation[self._stored:],
+                                     request_id=self.request_id)
+            self._head = seqs[-1]
+            return
         sync = self.store.record_conversation(self.session_id, self.owner, conversation,
                                               request_id=self.request_id)
         self._head = sync.head_seq
@@ -135,6 +152,21 @@ class Recorder:
                 "The reply was generated but could not be saved to the session; resend the conversation "
                 "to record it.", code="session_not_saved") from None
         return seqs[-1] if seqs else None
+
+
+def without_resent_system(history: tuple[JSON, ...] | list[JSON], messages: tuple[JSON, ...]) -> tuple[JSON, ...]:
+    """The new messages minus system/developer messages the stored history already holds.
+
+    Many clients resend their system prompt with every turn even when the server keeps the
+    history; stored again each turn, every copy would be hoisted into Claude's ``system``
+    (the prompt growing by a copy per turn, and the cached prefix changing every turn).
+    """
+    held = {_system_key(m) for m in history if m.get("role") in ("system", "developer")}
+    return tuple(m for m in messages if m.get("role") not in ("system", "developer") or _system_key(m) not in held)
+
+
+def _system_key(message: Mapping[str, Any]) -> str:
+    return json.dumps([message.get("role"), message.get("content")], sort_keys=True)
 
 
 def _usage(claude_usage: Mapping[str, Any] | None) -> Usage | None:

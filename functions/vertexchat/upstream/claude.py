@@ -62,6 +62,9 @@ class Vertex:
             raise UpstreamError(f"Vertex AI returned an unreadable response ({type(exc).__name__}).") from None
         if not isinstance(message, dict) or message.get("type") != "message":
             raise UpstreamError("Vertex AI returned something that is not a Claude message.")
+        flaw = _message_flaw(message)
+        if flaw is not None:
+            raise UpstreamError(f"Vertex AI returned a malformed Claude message ({flaw}).")
         return message
 
     def stream(self, body: Mapping[str, Any], *, headers: Mapping[str, str] | None = None,
@@ -73,6 +76,7 @@ class Vertex:
         first-byte deadline the relay puts on the opener.
         """
         client, kwargs = self._prepare(body, headers, region, stream=True)
+        settings = self._settings
 
         def open_stream() -> UpstreamStream:
             manager = client.messages.with_streaming_response.create(**kwargs)
@@ -80,6 +84,9 @@ class Vertex:
                 response = manager.__enter__()
             except anthropic.APIError as exc:
                 raise _map_sdk_error(exc) from None
+            # The headers came within the first-byte timeout; from now on Vertex may fall silent
+            # (long thinking) for as long as relay.py allows.
+            _set_read_timeout(response.http_response, max(settings.first_byte_timeout, settings.idle_timeout))
             return UpstreamStream(response.http_response, manager)
 
         return open_stream
@@ -124,11 +131,12 @@ class Vertex:
         """Socket timeouts as a backstop; relay.py enforces the finer stream deadlines.
 
         A non-streamed answer arrives whole, so its first byte may take the whole generation:
-        bounded by the total timeout. A stream must answer within the first-byte timeout and
-        may then fall silent for up to the idle timeout.
+        bounded by the total timeout. A stream's response headers must come within the
+        first-byte timeout (its first event too: relay.open_stream); :meth:`stream` then lets
+        its reads wait out the idle timeout.
         """
         s = self._settings
-        read = max(s.first_byte_timeout, s.idle_timeout) if stream else s.total_timeout
+        read = s.first_byte_timeout if stream else s.total_timeout
         return httpx2.Timeout(connect=s.connect_timeout, read=read, write=read, pool=s.connect_timeout)
 
 
@@ -197,6 +205,52 @@ class UpstreamStream:
         # Closing a dead connection may raise anything; it is closed either way.
         with contextlib.suppress(Exception):
             self._manager.__exit__(None, None, None)
+
+
+# What each content block the translation reads must carry; other block types (server
+# tools, future ones) are passed on untouched.
+_BLOCK_FIELDS: dict[str, tuple[tuple[str, type], ...]] = {
+    "text": (("text", str),),
+    "tool_use": (("id", str), ("name", str), ("input", dict)),
+    "thinking": (("thinking", str),),
+    "redacted_thinking": (("data", str),),
+}
+_USAGE_COUNTERS = ("input_tokens", "output_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
+
+
+def _message_flaw(message: JSON) -> str | None:
+    """What makes a 200 answer unusable as a Claude message (None: nothing), so that it is a 502
+    from the upstream instead of a crash of ours further on."""
+    content = message.get("content")
+    if not isinstance(content, list):
+        return "content is not a list"
+    for index, block in enumerate(content):
+        if not isinstance(block, dict) or not isinstance(block.get("type"), str):
+            return f"content[{index}] has no type"
+        for name, kind in _BLOCK_FIELDS.get(block["type"], ()):
+            if not isinstance(block.get(name), kind):
+                return f"content[{index}].{name} is not {'an object' if kind is dict else 'a string'}"
+    stop_reason = message.get("stop_reason")
+    if stop_reason is not None and not isinstance(stop_reason, str):
+        return "stop_reason is not a string"
+    usage = message.get("usage")
+    if usage is not None and not (isinstance(usage, dict) and all(
+            isinstance(usage.get(name), int | None) for name in _USAGE_COUNTERS)):
+        return "usage is not a set of token counts"
+    return None
+
+
+def _set_read_timeout(response: httpx2.Response, seconds: float) -> None:
+    """Change the read timeout of the reads still to come on ``response`` (its body).
+
+    httpx hands the request's ``extensions["timeout"]`` dict to httpcore, which looks up the
+    read timeout once for the headers and again when the body starts: replacing it between
+    the two gives the header wait and the body different bounds. (A test stalls Vertex
+    mid-stream longer than the first-byte timeout to prove the body gets the new one.)
+    """
+    timeouts = response.request.extensions.get("timeout")
+    if isinstance(timeouts, dict):
+        response.request.extensions["timeout"] = {**timeouts, "read": seconds}
 
 
 def _socket_of(response: httpx2.Response) -> socket.socket | None:

@@ -3,11 +3,17 @@
 The old backend failed with "No access token available" because nothing ever obtained
 one. Here the only source is ``google.auth.default()`` with the cloud-platform scope
 (a service-account key file, the gcloud application-default login, or the metadata
-server on Cloud Run), loaded on first use and refreshed under a lock so that concurrent
-requests trigger one refresh, not one each. Every google-auth failure is translated to
+server on Cloud Run), loaded on first use. Every google-auth failure is translated to
 :class:`~vertexchat.errors.CredentialsError` (503) with a message that says how to fix it.
 
-Tested in tests/test_seed_regressions.py.
+Refreshing never delays a request that holds a token still valid: once a token is within
+the refresh margin of its expiry, requests keep using it while one background thread
+fetches the next (google-auth retries a failing metadata server with backoff for about
+15 s; that wait is the thread's, not the requests'). Only when there is no token, or it has
+actually expired, does a request refresh inline, under a lock, so that concurrent requests
+trigger one refresh, not one each.
+
+Tested in tests/test_gcp_auth.py. Tested in tests/test_seed_regressions.py.
 """
 
 from __future__ import annotations
@@ -23,7 +29,8 @@ from vertexchat.errors import CredentialsError
 SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 
 # Refresh this long before the token expires, so no request sets out with a token that
-# dies in flight (streams can last many minutes, but Vertex checks the token only once).
+# dies in flight (Vertex checks the token once, when the call starts), and a refresh that
+# fails has minutes of retries before the token runs out.
 _REFRESH_MARGIN_SECONDS = 300.0
 # Without credentials google.auth.default() probes the metadata server with retries,
 # which takes seconds; remember a failure this long so a flood of requests fails fast.
@@ -46,11 +53,16 @@ class AmbientCredentials:
         self._credentials: Any = None
         self._project: str | None = project_hint
         self._failure: tuple[float, str] | None = None
+        # Single flight for the background refresh (the refresh itself runs under _lock).
+        self._refreshing = False
+        self._refreshing_lock = threading.Lock()
 
     def token(self) -> str:
         """A valid access token; raises CredentialsError when none can be had."""
         creds = self._credentials
-        if creds is not None and _fresh(creds):
+        if creds is not None and _usable(creds):
+            if not _fresh(creds):
+                self._refresh_in_background(creds)
             return str(creds.token)
         with self._lock:
             return self._token_locked()
@@ -74,15 +86,32 @@ class AmbientCredentials:
 
     def _token_locked(self) -> str:
         creds = self._load_locked()
-        if not _fresh(creds):
-            try:
-                self._refresh_locked(creds)
-            except CredentialsError:
-                # The refresh runs minutes before expiry: a token that still works is still served.
-                if not _usable(creds):
-                    raise
-                log.warning("token refresh failed; using the current token until it expires")
+        # Another request may have refreshed it while this one waited for the lock.
+        if not _usable(creds):
+            self._refresh_locked(creds)
         return str(creds.token)
+
+    def _refresh_in_background(self, creds: Any) -> None:
+        """Start fetching the next token unless that is under way, or failed moments ago."""
+        with self._refreshing_lock:
+            if self._refreshing or self._recent_failure() is not None:
+                return
+            self._refreshing = True
+        try:
+            threading.Thread(target=self._refresh_behind, args=(creds,), name="token-refresh", daemon=True).start()
+        except RuntimeError:
+            # No thread to be had: the current token is still good, the next request tries again.
+            self._refreshing = False
+
+    def _refresh_behind(self, creds: Any) -> None:
+        try:
+            with self._lock:
+                if not _fresh(creds):
+                    self._refresh_locked(creds)
+        except CredentialsError:
+            log.warning("token refresh failed; using the current token until it expires")
+        finally:
+            self._refreshing = False
 
     def _load_locked(self) -> Any:
         if self._credentials is not None:
@@ -118,8 +147,15 @@ class AmbientCredentials:
         return CredentialsError(f"{reason} {HOW_TO_FIX}")
 
     def _raise_recent_failure(self) -> None:
-        if self._failure and time.monotonic() - self._failure[0] < _FAILURE_TTL_SECONDS:
-            raise CredentialsError(f"{self._failure[1]} {HOW_TO_FIX}")
+        reason = self._recent_failure()
+        if reason is not None:
+            raise CredentialsError(f"{reason} {HOW_TO_FIX}")
+
+    def _recent_failure(self) -> str | None:
+        failure = self._failure
+        if failure and time.monotonic() - failure[0] < _FAILURE_TTL_SECONDS:
+            return failure[1]
+        return None
 
 
 def _fresh(creds: Any) -> bool:
