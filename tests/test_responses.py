@@ -281,3 +281,23 @@ def test_errors_are_openai_shaped_and_the_turn_logs_one_line(api: FunctionServer
     assert (line["route"], line["status"], line["response_id"]) == ("responses.create", 200, raw.parse().id)
     assert line["usage"] == raw.http_response.json()["usage"]
     assert line["session_id"] == raw.headers["X-Session-Id"]
+
+
+# About 6,000 tokens: well over Claude's minimum cacheable prefix.
+LONG_INSTRUCTIONS = " ".join(f"Rule {i}: answer precisely and cite section {i}." for i in range(500))
+
+
+def test_a_chain_reads_its_prompt_from_the_cache(oai: openai.OpenAI, sim: VertexSimulator) -> None:
+    sim.script({"text": "First answer."}, {"text": "Second answer."})
+
+    first = oai.responses.create(model=MODEL, input="Question one", instructions=LONG_INSTRUCTIONS)
+    second = oai.responses.create(model=MODEL, input="Question two", instructions=LONG_INSTRUCTIONS,
+                                  previous_response_id=first.id)
+
+    assert last_body(sim)["system"][-1]["cache_control"] == {"type": "ephemeral"}
+    billed = [u for u in sim.billed() if u]
+    assert billed[1]["cache_read_input_tokens"] > 0
+    assert second.usage is not None
+    assert second.usage.input_tokens_details.cached_tokens == billed[1]["cache_read_input_tokens"]
+    assert second.usage.to_dict()["input_tokens_details"]["cache_write_tokens"] == \
+        billed[1]["cache_creation_input_tokens"]

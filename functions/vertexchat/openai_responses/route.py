@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import flask
 
-from vertexchat import web
+from vertexchat import caching, web
 from vertexchat.catalog import Model
 from vertexchat.errors import APIError, InvalidRequestError, NotFoundError, ServiceUnavailableError
 from vertexchat.openai_chat.reply import finish_reason, openai_message
@@ -182,7 +182,9 @@ def _answer(call: web.Call, svc: Services, plan: _Plan, idempotency: IdempotentR
     call.fields["response_id"] = builder.id
     codec = ResponseReplies(builder)
     turn = Turn(call, svc, target, recorder=recorder, idempotency=idempotency)
-    body = {**claude.body, "model": target.vertex_id}
+    # Prompt-cache breakpoints as for chat: instructions are the stable system prefix.
+    body = caching.apply({**claude.body, "model": target.vertex_id}, caching.policy(svc.settings, target),
+                         claude.stable)
     if request.stream:
         return web.sse_response(turn.stream(body, codec, ResponsesStream(builder)), call)
     return web.json_response(turn.create(body, codec).body, call)
