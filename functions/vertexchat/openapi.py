@@ -21,6 +21,7 @@ import flask
 from vertexchat import __version__, openapi_responses, web
 from vertexchat.cors import ALLOWED_METHODS, EXPOSED_HEADERS, MAX_AGE_SECONDS
 from vertexchat.openapi_schemas import (
+    PATH_PARAMETERS,
     SCHEMAS,
     error_ref,
     header,
@@ -35,6 +36,9 @@ from vertexchat.route_table import FUNCTIONS, ROUTES, Route
 from vertexchat.services import Services
 
 JSON = dict[str, Any]
+
+# The Responses routes' path parameter, documented next to their operations.
+PATH_PARAMETERS.update(openapi_responses.PATH_PARAMETERS)
 
 
 def serve(call: web.Call, svc: Services, params: dict[str, str]) -> flask.Response:

@@ -13,6 +13,8 @@ from vertexchat.openapi_schemas import header, json_content, query, ref, respons
 
 JSON = dict[str, Any]
 
+PATH_PARAMETERS = {"response_id": "A stored response's id (`resp_...`)."}
+
 _NULL_BOOL = {"type": ["boolean", "null"]}
 _NULL_STRING = {"type": ["string", "null"]}
 _ITEM = {"type": "object", "description": "An input item: `message` (or `{role, content}`), `function_call`, "

@@ -27,7 +27,6 @@ JSON = dict[str, Any]
 PATH_PARAMETERS = {
     "model_id": "A model id from `GET /v1/models` (an undated name or configured alias works too).",
     "session_id": "A session UUID (the `/atoms` routes also take the earlier frontend's ids).",
-    "response_id": "A stored response's id (`resp_...`).",
 }
 
 
