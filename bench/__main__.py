@@ -17,10 +17,10 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description="vertexchat vs direct vs LiteLLM.")
-    parser.add_argument("--smoke", action="store_true", help="direct and vertexchat, tiny loads: checks it works")
+    parser.add_argument("--smoke", action="store_true", help="direct and both vertexchat arms, tiny loads")
     parser.add_argument("--out", type=Path, help="where latest.{md,json,png} go (default bench/results; "
                         "a temporary directory with --smoke, so a smoke run never replaces the published results)")
-    parser.add_argument("--arms", help="comma-separated subset of direct,vertexchat,litellm")
+    parser.add_argument("--arms", help="comma-separated subset of direct,vertexchat,vertexchat-responses,litellm")
     parser.add_argument("--levels", help="comma-separated concurrency levels")
     parser.add_argument("--soak-requests", type=int, help="streams in each soak")
     parser.add_argument("--soak-arms", help="comma-separated subset of vertexchat,litellm ('' for none)")

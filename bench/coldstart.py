@@ -20,7 +20,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from bench.load import messages_body, openai_body
+from bench.load import messages_body, openai_body, responses_body
 from bench.servers import Upstreams, function_env
 from local import procs
 
@@ -31,6 +31,7 @@ ROUTES = {
     "sessions": ("GET", "/v1/sessions"),
     "chat_completions": ("POST", "/v1/chat/completions"),
     "messages": ("POST", "/v1/messages"),
+    "responses": ("POST", "/v1/responses"),
 }
 # What each entry point imports on its first request, beyond main.py (route targets load lazily).
 FIRST_REQUEST_MODULES = {
@@ -39,6 +40,7 @@ FIRST_REQUEST_MODULES = {
     "sessions": ["vertexchat.auth", "vertexchat.sessions.routes", "vertexchat.sessions.store"],
     "chat_completions": ["vertexchat.auth", "vertexchat.openai_chat.route", "vertexchat.upstream.claude"],
     "messages": ["vertexchat.auth", "vertexchat.anthropic_messages.route", "vertexchat.upstream.claude"],
+    "responses": ["vertexchat.auth", "vertexchat.openai_responses.route", "vertexchat.upstream.claude"],
 }
 _IMPORT_LINE = re.compile(r"^import time:\s+(\d+) \|\s+(\d+) \|( *)(\S+)$")
 
@@ -50,25 +52,32 @@ def functions_framework() -> str:
 
 def first_token_s(port: int, started: float, deadline: float, path: str = "/v1/chat/completions") -> float | None:
     """Stream one completion; seconds from ``started`` to its first content token (None: no token)."""
+    responses, messages = path == "/v1/responses", path == "/v1/messages"
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=max(1.0, deadline - time.perf_counter()))
-    messages = path == "/v1/messages"
     try:
-        conn.request("POST", path, body=json.dumps(messages_body(8) if messages else openai_body(8)),
+        body = messages_body(8) if messages else responses_body(8) if responses else openai_body(8)
+        conn.request("POST", path, body=json.dumps(body),
                      headers={"Content-Type": "application/json"})
         response = conn.getresponse()
         if response.status != 200:
             return None
         for raw in response:
             line = raw.strip()
-            if messages and line.startswith(b"data:") and b'"text_delta"' in line:
+            if line.startswith(b"data:") and line[5:].strip() != b"[DONE]" and _has_text(json.loads(line[5:])):
                 return time.perf_counter() - started
-            if not messages and line.startswith(b"data:") and line[5:].strip() != b"[DONE]":
-                choices = json.loads(line[5:]).get("choices") or [{}]
-                if (choices[0].get("delta") or {}).get("content"):
-                    return time.perf_counter() - started
         return None
     finally:
         conn.close()
+
+
+def _has_text(event: dict[str, Any]) -> bool:
+    """Whether a chat chunk, a Responses event or a Claude event carries answer text."""
+    if event.get("type") == "response.output_text.delta":
+        return bool(event.get("delta"))
+    if event.get("type") == "content_block_delta":
+        return bool((event.get("delta") or {}).get("text"))
+    choices = event.get("choices") or [{}]
+    return bool((choices[0].get("delta") or {}).get("content"))
 
 
 def _answered(method: str, port: int, path: str, started: float, deadline: float) -> float | None:
@@ -133,7 +142,7 @@ def coldstarts(targets: list[str], up: Upstreams, run_dir: Path, *, firestore: s
         good = [r for r in runs if r is not None]
         entries.append({"target": target, "route": ROUTES[target][1], "runs": runs,
                         "median_s": statistics.median(good) if good else None})
-    chat = "chat_completions" in targets or "messages" in targets
+    chat = "chat_completions" in targets or "messages" in targets or "responses" in targets
     return {
         "entries": entries,
         "anthropic_import_s": interpreter_s("import anthropic", reps) if chat else None,

@@ -39,6 +39,12 @@ def messages_body(deltas: int) -> dict[str, Any]:
             "stream": True}
 
 
+def responses_body(deltas: int) -> dict[str, Any]:
+    """The same completion as a Responses request (``store: false``: the sweep measures the stream, not Firestore)."""
+    return {"model": MODEL, "input": PROMPT, "stream": True, "max_output_tokens": max(256, deltas * 8),
+            "store": False}
+
+
 @dataclass
 class Arm:
     """Where one arm's streams go and how to read them; ``pid`` is the server whose RSS we watch."""
@@ -46,7 +52,7 @@ class Arm:
     name: str
     url: str
     path: str
-    kind: str  # "openai" | "claude": how its stream is read
+    kind: str  # "openai" | "claude" | "responses": how its stream is read
     pid: int | None = None
     headers: list[str] = field(default_factory=list)
     session_ids: list[str] = field(default_factory=list)
@@ -56,6 +62,8 @@ class Arm:
     def body(self, deltas: int) -> dict[str, Any]:
         if self.messages:
             return messages_body(deltas)
+        if self.kind == "responses":
+            return responses_body(deltas)
         return claude_body(deltas) if self.kind == "claude" else openai_body(deltas)
 
 

@@ -46,7 +46,7 @@ class StreamResult:
 
 
 class StreamParser:
-    """Folds SSE bytes into a StreamResult; ``kind`` is "openai" (chunks) or "claude" (events)."""
+    """Folds SSE bytes into a StreamResult; ``kind`` is "openai" (chunks), "claude" or "responses" (events)."""
 
     def __init__(self, kind: str, result: StreamResult, started: float) -> None:
         self.kind = kind
@@ -87,12 +87,25 @@ class StreamParser:
             elif kind == "content_block_delta":
                 return str((event.get("delta") or {}).get("text") or "")
             return None
+        if self.kind == "responses":
+            return self._response_event(event)
         if "error" in event:
             self._fail(f"error chunk: {json.dumps(event['error'])[:200]}")
             return None
         choices = event.get("choices") or ()
         delta = choices[0].get("delta") or {} if choices else {}
         return delta.get("content") or None
+
+    def _response_event(self, event: dict[str, Any]) -> str | None:
+        """The Responses API's semantic events: text deltas count, ``response.completed`` ends."""
+        kind = event.get("type")
+        if kind in ("response.completed", "response.incomplete"):
+            self.done = True
+        elif kind in ("error", "response.failed"):
+            self._fail(f"{kind} event: {json.dumps(event)[:200]}")
+        elif kind == "response.output_text.delta":
+            return str(event.get("delta") or "")
+        return None
 
     def _content_event(self, chars: int, now: float) -> None:
         result = self.result
@@ -278,7 +291,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.loadgen", description=__doc__.splitlines()[0])
     parser.add_argument("--url", required=True, help="scheme://host:port of the server")
     parser.add_argument("--path", default="/v1/chat/completions")
-    parser.add_argument("--kind", choices=("openai", "claude"), default="openai")
+    parser.add_argument("--kind", choices=("openai", "claude", "responses"), default="openai")
     parser.add_argument("--body", required=True, help="the JSON request body")
     parser.add_argument("--header", action="append", default=[], help="extra 'Name: value' header")
     parser.add_argument("--session-ids", type=Path, help="JSON list of session ids, one per worker")

@@ -47,7 +47,7 @@ UNPACED = Pacing(ttft_ms=0, deltas=16, interval_ms=0)
 class Config:
     """What a run measures; ``FULL`` is `make bench`, ``SMOKE`` the ten-second CI check."""
 
-    arms: tuple[str, ...] = ("direct", "vertexchat", "litellm")
+    arms: tuple[str, ...] = ("direct", "vertexchat", "vertexchat-responses", "litellm")
     levels: tuple[int, ...] = (1, 16, 64, 256)
     pacing: Pacing = PACED
     single_requests: int = 16
@@ -62,7 +62,8 @@ class Config:
     soak_pacing: Pacing = UNPACED
     # The Anthropic Messages API arm (POST /v1/messages): the same streams through each gateway's pass-through.
     messages_arms: tuple[str, ...] = ("direct", "vertexchat", "litellm")
-    cold_targets: tuple[str, ...] = ("health", "models", "sessions", "chat_completions", "messages")
+    cold_targets: tuple[str, ...] = ("health", "models", "sessions", "chat_completions", "messages",
+                                     "responses")
     cold_reps: int = 3
     smoke: bool = False
 
@@ -72,7 +73,8 @@ class Config:
 
 FULL = Config()
 # The CI check: every phase but the Firestore and LiteLLM ones, each as small as it can be.
-SMOKE = Config(arms=("direct", "vertexchat"), levels=(1, 4), pacing=Pacing(ttft_ms=50, deltas=8, interval_ms=5),
+SMOKE = Config(arms=("direct", "vertexchat", "vertexchat-responses"), levels=(1, 4),
+               pacing=Pacing(ttft_ms=50, deltas=8, interval_ms=5),
                single_requests=3, rounds=2, ramp_s=0.05, sessions=False, soak_arms=("vertexchat",),
                soak_requests=100, litellm_soak_requests=100, soak_concurrency=4,
                soak_pacing=Pacing(ttft_ms=0, deltas=8, interval_ms=0), messages_arms=("direct", "vertexchat"),
@@ -146,14 +148,20 @@ def sweep(run: Run, name: str, arms: list[str], *, firestore: str | None = None,
                 warm_up(run, run.litellm)
                 rows.append(measure(run, run.litellm, level, name))
             elif arm_name.startswith("vertexchat"):
+                function, path, kind = _VERTEXCHAT_ARMS.get(arm_name, _VERTEXCHAT_ARMS["vertexchat"])
                 with contextlib.ExitStack() as level_stack:
-                    proc, url = start_vertexchat("chat_completions", run.up, run.raw, level_stack, threads=level,
+                    proc, url = start_vertexchat(function, run.up, run.raw, level_stack, threads=level,
                                                  firestore=firestore, tag=f"-{name}-{level}")
-                    arm = Arm(arm_name, url, "/v1/chat/completions", "openai", pid=proc.popen.pid,
+                    arm = Arm(arm_name, url, path, kind, pid=proc.popen.pid,
                               session_ids=(session_ids or [])[:level])
                     warm_up(run, arm)
                     rows.append(measure(run, arm, level, name))
     return rows
+
+
+# vertexchat's arms: the function serving it, the path and how its stream is read.
+_VERTEXCHAT_ARMS = {"vertexchat": ("chat_completions", "/v1/chat/completions", "openai"),
+                    "vertexchat-responses": ("responses", "/v1/responses", "responses")}
 
 
 def messages_sweep(run: Run) -> list[dict[str, Any]]:

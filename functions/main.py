@@ -35,6 +35,12 @@ def chat_completions(request: flask.Request) -> flask.Response:
 
 
 @functions_framework.http
+def responses(request: flask.Request) -> flask.Response:
+    """POST /v1/responses, GET|DELETE /v1/responses/{id}, GET /v1/responses/{id}/input_items (and POST /)."""
+    return routing.serve("responses", request)
+
+
+@functions_framework.http
 def models(request: flask.Request) -> flask.Response:
     """GET /v1/models and GET /v1/models/{id} (and GET /)."""
     return routing.serve("models", request)

@@ -13,6 +13,7 @@ locals {
   front_door_paths = {
     chat_completions = ["/v1/chat/completions"]
     messages         = ["/v1/messages", "/v1/messages/*"]
+    responses        = ["/v1/responses", "/v1/responses/*"]
     models           = ["/v1/models", "/v1/models/*", "/openapi.json"]
     sessions         = ["/v1/sessions", "/v1/sessions/*", "/atoms/chat/sessions", "/atoms/chat/sessions/*"]
     health           = ["/health"]

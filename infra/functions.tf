@@ -23,6 +23,16 @@ locals {
       memory        = var.chat_memory
       min_instances = 0
     }
+    # The Responses API streams like chat: sized like it.
+    responses = {
+      enabled       = true
+      public        = true
+      timeout       = 3600
+      concurrency   = var.chat_concurrency
+      cpu           = var.chat_cpu
+      memory        = var.chat_memory
+      min_instances = 0
+    }
     models = {
       enabled       = true
       public        = true

@@ -36,8 +36,8 @@ def test_smoke_run_produces_a_table_with_rows_for_both_arms(tmp_path: Path) -> N
 
     markdown = (tmp_path / "latest.md").read_text()
     rows = table_rows(markdown, "## Sweep 1")
-    assert {(row[0], row[1]) for row in rows} == {("1", "direct"), ("1", "vertexchat"), ("4", "direct"),
-                                                  ("4", "vertexchat")}
+    assert {(row[0], row[1]) for row in rows} == {(level, arm) for level in ("1", "4")
+                                                  for arm in ("direct", "vertexchat", "vertexchat-responses")}
     results = json.loads((tmp_path / "latest.json").read_text())
     assert all(row["completed"] > 0 for row in results["sweep"])
     assert results["soak"][0]["completed"] > 0

@@ -27,6 +27,7 @@ import yaml
 from hcl2.utils import SerializationOptions
 
 from vertexchat import config, route_table
+from vertexchat.openai_responses import store as responses
 from vertexchat.sessions import idempotency
 from vertexchat.sessions import store as sessions
 
@@ -479,13 +480,14 @@ def test_firestore_expires_every_collection_group_the_code_stamps() -> None:
     with_ttl = {collection for (collection, field), o in field_overrides().items()
                 if o.get("ttl") and field == "expire_at"}
     assert with_ttl == {sessions.SESSIONS, sessions.MESSAGES, sessions.CHUNKS, idempotency.COLLECTION,
-                        sessions.HEALTH}
+                        sessions.HEALTH, responses.RESPONSES, responses.ITEMS}
     assert all(field == "expire_at" for (_, field), o in field_overrides().items() if o.get("ttl"))
 
 
 def test_firestore_exempts_large_never_queried_fields_from_indexing() -> None:
     exempt = {key for key, o in field_overrides().items() if o.get("indexes") == []}
     assert {("messages", "body"), ("chunks", "data"), ("sessions", "metadata")} <= exempt
+    assert {("responses", "body"), ("responses", "input"), ("response_items", "item")} <= exempt
     # Never a field a composite index (hence a query) needs.
     needed = {(index.split("(")[0], field) for index, fields in composite_indexes().items() for field, _ in fields}
     assert not exempt & needed, f"exempted fields that queries need: {exempt & needed}"

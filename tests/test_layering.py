@@ -34,6 +34,8 @@ PURE = (
     "vertexchat.upstream.endpoints", "vertexchat.upstream.sse", "vertexchat.openapi_schemas",
     "vertexchat.anthropic_messages.request", "vertexchat.anthropic_messages.betas",
     "vertexchat.anthropic_messages.stream", "vertexchat.anthropic_messages.openapi",
+    "vertexchat.openai_responses.schema", "vertexchat.openai_responses.items", "vertexchat.openai_responses.request",
+    "vertexchat.openai_responses.reply", "vertexchat.openai_responses.events", "vertexchat.openapi_responses",
 )
 # Only the upstream adapter talks to Vertex: these libraries are imported nowhere else.
 UPSTREAM_ONLY = ("anthropic", "httpx", "httpx2", "requests", "google.auth.transport")

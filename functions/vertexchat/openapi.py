@@ -18,10 +18,11 @@ from typing import Any
 
 import flask
 
-from vertexchat import __version__, web
+from vertexchat import __version__, openapi_responses, web
 from vertexchat.anthropic_messages import openapi as messages_openapi
 from vertexchat.cors import ALLOWED_METHODS, EXPOSED_HEADERS, MAX_AGE_SECONDS
 from vertexchat.openapi_schemas import (
+    PATH_PARAMETERS,
     SCHEMAS,
     error_ref,
     header,
@@ -36,6 +37,9 @@ from vertexchat.route_table import FUNCTIONS, ROUTES, Route
 from vertexchat.services import Services
 
 JSON = dict[str, Any]
+
+# The Responses routes' path parameter, documented next to their operations.
+PATH_PARAMETERS.update(openapi_responses.PATH_PARAMETERS)
 
 
 def serve(call: web.Call, svc: Services, params: dict[str, str]) -> flask.Response:
@@ -70,7 +74,7 @@ def document() -> JSON:
         "paths": paths,
         "components": {
             "securitySchemes": {"bearer": _BEARER, "apiKey": messages_openapi.API_KEY_SCHEME},
-            "schemas": {**SCHEMAS, **messages_openapi.SCHEMAS},
+            "schemas": {**SCHEMAS, **messages_openapi.SCHEMAS, **openapi_responses.SCHEMAS},
             "responses": {**_ERROR_RESPONSES, **_ANTHROPIC_ERROR_RESPONSES},
             "headers": _HEADERS,
         },
@@ -148,8 +152,8 @@ def _preflight(route: Route) -> JSON:
 
 
 _DESCRIPTION = """\
-An OpenAI-compatible Chat Completions API served by Claude on Vertex AI, with conversations
-(sessions) kept in Firestore.
+OpenAI-compatible Chat Completions and Responses APIs served by Claude on Vertex AI, with
+conversations (sessions) and stored responses kept in Firestore.
 
 **Authentication.** Every operation except `/health`, `/v1`, `/openapi.json` and CORS
 preflights needs `Authorization: Bearer <ID token>` (Firebase Authentication or any OIDC
@@ -160,10 +164,10 @@ nobody else can see, change or delete them.
 
 **Errors.** Every error is `{"error": {"message", "type", "param", "code"}}`; `param` names
 the offending field. In a stream, an error after the first byte arrives as
-`data: {"error": {...}}` followed by `data: [DONE]`. The Anthropic Messages API routes
-(`/v1/messages`) answer in Anthropic's shape instead: `{"type": "error", "error": {"type",
-"message"}}`, 529 for overloaded, and in a stream an `event: error`; they also take the token
-as `x-api-key`.
+`data: {"error": {...}}` followed by `data: [DONE]`; in a Responses stream it is an `error` event
+followed by `response.failed`. The Anthropic Messages API routes (`/v1/messages`) answer in
+Anthropic's shape instead: `{"type": "error", "error": {"type", "message"}}`, 529 for
+overloaded, and in a stream an `event: error`; they also take the token as `x-api-key`.
 
 **CORS.** Origins listed in `CORS_ALLOWED_ORIGINS` get `Access-Control-Allow-Origin` on
 every response (errors and streams included), with `Access-Control-Expose-Headers`.
@@ -178,6 +182,7 @@ Every function also answers its own root path `/` as its primary route (see `x-v
 _TAGS = {
     "chat": "OpenAI Chat Completions.",
     "messages": "The Anthropic Messages API (Claude Code, the Anthropic SDKs), passed through to Vertex AI.",
+    "responses": "OpenAI Responses, stored under their owner.",
     "models": "The Claude models this deployment offers.",
     "sessions": "Conversations, visible to their owner only.",
     "compat": "The earlier frontend's session routes, in its shapes.",
@@ -363,3 +368,4 @@ _OPERATIONS: dict[tuple[str, str], JSON] = {
     },
     **messages_openapi.OPERATIONS,
 }
+_OPERATIONS.update(openapi_responses.OPERATIONS)

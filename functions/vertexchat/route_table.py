@@ -51,6 +51,12 @@ ROUTES: tuple[Route, ...] = (
            errors="anthropic"),
     _route("messages.count_tokens", r"/v1/messages/count_tokens", ("POST",),
            "vertexchat.anthropic_messages.route:count_tokens", "messages", errors="anthropic"),
+    _route("responses.create", r"/v1/responses", ("POST",), "vertexchat.openai_responses.route:create_response",
+           "responses"),
+    _route("responses.item", r"/v1/responses/(?P<response_id>[^/]+)", ("GET", "DELETE"),
+           "vertexchat.openai_responses.route:response_item", "responses"),
+    _route("responses.input_items", r"/v1/responses/(?P<response_id>[^/]+)/input_items", ("GET",),
+           "vertexchat.openai_responses.route:list_input_items", "responses"),
     _route("models.list", r"/v1/models", ("GET",), "vertexchat.model_list:list_models", "models"),
     # Model ids contain "@" and "."; Flask hands over the path already percent-decoded.
     _route("models.get", r"/v1/models/(?P<model_id>[^/]+)", ("GET",), "vertexchat.model_list:get_model", "models"),
@@ -69,10 +75,10 @@ ROUTES: tuple[Route, ...] = (
     _route("index", r"/v1", ("GET",), "vertexchat.routing:index", public=True),
     # Every function describes the whole API (the front door sends this path to `models`).
     _route("openapi", r"/openapi\.json", ("GET",), "vertexchat.openapi:serve", "chat_completions", "models",
-           "sessions", "health", "messages", public=True),
+           "sessions", "health", "messages", "responses", public=True),
 )
 
 # The route a function's root path "/" stands for.
-ROOT_ROUTE = {"chat_completions": "chat.completions", "models": "models.list",
+ROOT_ROUTE = {"chat_completions": "chat.completions", "responses": "responses.create", "models": "models.list",
               "sessions": "sessions.collection", "health": "health", "messages": "messages", "api": "index"}
 FUNCTIONS = tuple(ROOT_ROUTE)

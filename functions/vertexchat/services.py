@@ -24,6 +24,7 @@ from vertexchat.upstream.credentials import AmbientCredentials
 if TYPE_CHECKING:
     from vertexchat.auth import TokenVerifier
     from vertexchat.model_list import ModelCatalog
+    from vertexchat.openai_responses.store import ResponseStore
     from vertexchat.sessions.store import SessionStore
     from vertexchat.upstream.claude import Vertex
     from vertexchat.upstream.rest import VertexRest
@@ -71,6 +72,11 @@ class Services:
         """The Firestore session store; the client connects on first use, never at import."""
         return self._once("store", self._make_store)
 
+    @property
+    def responses(self) -> ResponseStore:
+        """The Firestore store of Responses API responses; shares the session store's client."""
+        return self._once("responses", self._make_responses)
+
     def identify(self, authorization: str | None) -> str:
         """The verified caller's subject (the owner of their sessions); 401 or 503 otherwise."""
         if self.settings.auth_mode == "none":
@@ -112,6 +118,11 @@ class Services:
         from vertexchat.sessions.store import SessionStore  # noqa: PLC0415 - Firestore loads on first use
 
         return SessionStore(self.settings)
+
+    def _make_responses(self) -> ResponseStore:
+        from vertexchat.openai_responses.store import ResponseStore  # noqa: PLC0415 - Firestore loads on first use
+
+        return ResponseStore(self.settings, self.store.storage)
 
     def _make_verifier(self) -> TokenVerifier:
         from vertexchat.auth import TokenVerifier  # noqa: PLC0415 - PyJWT and cryptography load on first use

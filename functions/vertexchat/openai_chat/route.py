@@ -137,6 +137,11 @@ def _log_content(call: web.Call, svc: Services, request: ChatRequest, reply: JSO
                                               "reply": reply}})
 
 
+def fetch_images(request: ChatRequest, svc: Services) -> dict[str, str]:
+    """Remote images of a chat-shaped request fetched into data URLs (shared with the Responses route)."""
+    return _fetch_images(request, svc)
+
+
 def _fetch_images(request: ChatRequest, svc: Services) -> dict[str, str]:
     """http(s) image URLs fetched (safely) into data URLs; Vertex accepts only base64 images."""
     wanted = image_urls(request)

@@ -239,17 +239,27 @@ class SessionStore:
         with translated("open"):
             return until_committed(attempt, attempts=3, busy=_contended, backoff=False)
 
-    def history(self, session_id: str, owner: str) -> list[JSON]:
-        """The active path's messages, oldest first, as the OpenAI-shaped dicts that were stored."""
-        return [record.message for record in self.transcript(session_id, owner)]
+    @property
+    def storage(self) -> Storage:
+        """The Firestore boundary this store uses (shared with the Responses store)."""
+        return self._storage
 
-    def transcript(self, session_id: str, owner: str) -> list[StoredMessage]:
-        """The active path's message records, oldest first."""
+    def history(self, session_id: str, owner: str, *, upto: int | None = None) -> list[JSON]:
+        """The active path's messages, oldest first, as the OpenAI-shaped dicts that were stored.
+
+        ``upto``: the path ending at that message instead (a branch that is not the active one).
+        """
+        return [record.message for record in self.transcript(session_id, owner, upto=upto)]
+
+    def transcript(self, session_id: str, owner: str, *, upto: int | None = None) -> list[StoredMessage]:
+        """The active path's message records (or the path ending at ``upto``), oldest first."""
         with translated("read"):
             snap = self._visible(session_id, owner)
             index = self._index(self._ref(session_id), {})
+            if upto is not None and upto not in index:
+                raise NotFoundError(f"No message {upto} in session {session_id}.", param="seq")
             path = transcript.active_path({seq: parent for seq, (parent, _) in index.items()},
-                                          _data(snap).get("head_seq"))
+                                          _data(snap).get("head_seq") if upto is None else upto)
             refs = [self._messages(session_id).document(message_doc_id(seq)) for seq in path]
             snaps = {s.id: s for s in self._db.get_all(refs, **self._opts()) if s.exists}
             ordered = [snaps[message_doc_id(seq)] for seq in path if message_doc_id(seq) in snaps]
