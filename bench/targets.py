@@ -132,18 +132,30 @@ def soak_growth(soaks: list[Row]) -> Verdict:
     return Verdict(target, measured, met, "" if met else f"over by {(growth - 0.10) * 100:.1f} points")
 
 
+# The entry points that generate load the anthropic SDK on their first request: judged against its import.
+GENERATING = ("chat_completions", "messages", "responses")
+
+
 def cold_light(cold: Row) -> Iterator[Verdict]:
     for entry in cold.get("entries", []):
-        if entry["target"] in ("chat_completions", "messages"):  # they load the anthropic SDK: judged apart
+        if entry["target"] in GENERATING:
             continue
         yield _limit(f"cold start: {entry['target']} answers {entry['route']} within 0.8 s", entry["median_s"],
                      0.8, "s", digits=2)
 
 
-def cold_chat(cold: Row) -> Verdict:
-    entry = next((e for e in cold.get("entries", []) if e["target"] == "chat_completions"), None)
+def cold_generating(cold: Row) -> Iterator[Verdict]:
+    """Each generating entry point's first token, within ``import anthropic`` + 0.5 s."""
+    for name in GENERATING:
+        if any(e["target"] == name for e in cold.get("entries", [])) or name == "chat_completions":
+            yield cold_chat(cold, name)
+
+
+def cold_chat(cold: Row, name: str = "chat_completions") -> Verdict:
+    entry = next((e for e in cold.get("entries", []) if e["target"] == name), None)
     anthropic = cold.get("anthropic_import_s")
-    target = "cold start: chat first token within `import anthropic` + 0.5 s"
+    label = "chat" if name == "chat_completions" else name
+    target = f"cold start: {label} first token within `import anthropic` + 0.5 s"
     if entry is None or entry["median_s"] is None or anthropic is None:
         return Verdict(target, "not measured", None)
     limit = anthropic + 0.5
@@ -190,6 +202,6 @@ def verdicts(results: Mapping[str, Any]) -> list[Verdict]:
         growth_per_stream(rows, top),
         soak_growth(results.get("soak", [])),
         *cold_light(results.get("coldstart", {})),
-        cold_chat(results.get("coldstart", {})),
+        *cold_generating(results.get("coldstart", {})),
         *messages_verdicts(results),
     ]
