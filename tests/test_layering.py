@@ -31,7 +31,7 @@ PURE = (
     "vertexchat.openai_chat.reply", "vertexchat.openai_chat.chunks",
     "vertexchat.sessions.ids", "vertexchat.sessions.cursors", "vertexchat.sessions.records",
     "vertexchat.sessions.transcript", "vertexchat.sessions.claims", "vertexchat.sessions.atoms_compat",
-    "vertexchat.upstream.endpoints", "vertexchat.upstream.sse", "vertexchat.openapi_schemas",
+    "vertexchat.upstream.endpoints", "vertexchat.upstream.sse", "vertexchat.openapi_schemas", "vertexchat.fields",
     "vertexchat.anthropic_messages.request", "vertexchat.anthropic_messages.betas",
     "vertexchat.anthropic_messages.stream", "vertexchat.anthropic_messages.openapi",
     "vertexchat.openai_responses.schema", "vertexchat.openai_responses.items", "vertexchat.openai_responses.request",

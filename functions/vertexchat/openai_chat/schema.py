@@ -24,6 +24,12 @@ from dataclasses import dataclass
 from typing import Any, NoReturn
 
 from vertexchat.errors import InvalidRequestError
+from vertexchat.fields import bool_or_none as _bool_or_none
+from vertexchat.fields import dict_or_none as _dict_or_none
+from vertexchat.fields import is_int as _is_int
+from vertexchat.fields import list_of as _list
+from vertexchat.fields import nonempty_str as _nonempty_str
+from vertexchat.fields import str_or_none as _str_or_none
 
 JSON = dict[str, Any]
 """A JSON object as parsed by :func:`json.loads`."""
@@ -87,6 +93,10 @@ class ChatRequest:
     session_id: str | None = None
 
 
+def _fail(message: str, param: str | None) -> NoReturn:
+    raise InvalidRequestError(message, param=param)
+
+
 def parse_chat_request(body: object) -> ChatRequest:
     """Validate a decoded request body; raise InvalidRequestError naming the first bad field."""
     if not isinstance(body, dict):
@@ -122,8 +132,6 @@ def image_url_of(part: JSON) -> str:
     return value if isinstance(value, str) else str(value["url"])
 
 
-def _fail(message: str, param: str | None) -> NoReturn:
-    raise InvalidRequestError(message, param=param)
 
 
 def _check_unsupported(body: JSON) -> None:
@@ -134,39 +142,16 @@ def _check_unsupported(body: JSON) -> None:
         _fail("logprobs is not supported: Claude does not return token log probabilities.", "logprobs")
 
 
-def _is_int(value: object) -> bool:
-    # bool is an int subclass; a JSON true is not a count.
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _str_or_none(value: object, param: str) -> str | None:
-    if value is None or isinstance(value, str):
-        return value
-    _fail(f"{param} must be a string.", param)
 
 
-def _nonempty_str(value: object, param: str) -> str:
-    if not isinstance(value, str) or not value:
-        _fail(f"{param} is required and must be a non-empty string.", param)
-    return value
 
 
-def _bool_or_none(value: object, param: str) -> bool | None:
-    if value is None or isinstance(value, bool):
-        return value
-    _fail(f"{param} must be a boolean.", param)
 
 
-def _dict_or_none(value: object, param: str) -> JSON | None:
-    if value is None or isinstance(value, dict):
-        return value
-    _fail(f"{param} must be an object.", param)
 
 
-def _list(value: object, param: str) -> list[Any]:
-    if not isinstance(value, list):
-        _fail(f"{param} must be an array.", param)
-    return value
 
 
 def _choice_or_none(value: object, param: str, options: tuple[str, ...]) -> str | None:

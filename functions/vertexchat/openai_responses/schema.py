@@ -18,6 +18,9 @@ from dataclasses import dataclass
 from typing import Any, NoReturn
 
 from vertexchat.errors import InvalidRequestError
+from vertexchat.fields import bool_or_none as _bool_or_none
+from vertexchat.fields import dict_or_none as _dict_or_none
+from vertexchat.fields import str_or_none as _str_or_none
 from vertexchat.openai_chat.schema import REASONING_EFFORTS, RESPONSE_FORMATS, parse_chat_request
 
 JSON = dict[str, Any]
@@ -59,6 +62,10 @@ class ResponsesRequest:
         return ENCRYPTED_REASONING in self.include
 
 
+def _fail(message: str, param: str | None) -> NoReturn:
+    raise InvalidRequestError(message, param=param)
+
+
 def parse_responses_request(body: object) -> ResponsesRequest:
     """Validate a decoded body; raise InvalidRequestError naming the first bad field."""
     if not isinstance(body, dict):
@@ -89,8 +96,6 @@ def parse_responses_request(body: object) -> ResponsesRequest:
     )
 
 
-def _fail(message: str, param: str | None) -> NoReturn:
-    raise InvalidRequestError(message, param=param)
 
 
 def _check_unsupported(body: JSON) -> None:
@@ -121,16 +126,8 @@ def _echo(body: JSON) -> JSON:
     return echo
 
 
-def _str_or_none(value: object, param: str) -> str | None:
-    if value is None or isinstance(value, str):
-        return value
-    _fail(f"{param} must be a string.", param)
 
 
-def _bool_or_none(value: object, param: str) -> bool | None:
-    if value is None or isinstance(value, bool):
-        return value
-    _fail(f"{param} must be a boolean.", param)
 
 
 def _bool(value: object, param: str, default: bool) -> bool:
@@ -138,10 +135,6 @@ def _bool(value: object, param: str, default: bool) -> bool:
     return default if found is None else found
 
 
-def _dict_or_none(value: object, param: str) -> JSON | None:
-    if value is None or isinstance(value, dict):
-        return value
-    _fail(f"{param} must be an object.", param)
 
 
 def _number_or_none(value: object, param: str, low: float, high: float) -> float | None:

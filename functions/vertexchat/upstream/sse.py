@@ -21,19 +21,22 @@ JSON = dict[str, Any]
 
 def sse_events(chunks: Iterator[bytes]) -> Iterator[JSON]:
     """Claude events from an SSE byte stream: each event's ``data:`` lines, JSON-decoded."""
+    for block in _blocks(chunks):
+        data = _data_of(block)
+        if data is not None:
+            yield _parse_event(data)
+
+
+def _blocks(chunks: Iterator[bytes]) -> Iterator[bytes]:
+    """The SSE blocks (separated by a blank line) of a byte stream, CRLF line ends folded."""
     pending = b""
     for chunk in chunks:
         pending += chunk
         if b"\r" in pending:
             pending = pending.replace(b"\r\n", b"\n")
         *blocks, pending = pending.split(b"\n\n")
-        for block in blocks:
-            data = _data_of(block)
-            if data is not None:
-                yield _parse_event(data)
-    data = _data_of(pending)
-    if data is not None:
-        yield _parse_event(data)
+        yield from blocks
+    yield pending
 
 
 class RawEvent(dict[str, Any]):
@@ -47,19 +50,10 @@ class RawEvent(dict[str, Any]):
 
 def sse_raw_events(chunks: Iterator[bytes]) -> Iterator[JSON]:
     """Like :func:`sse_events`, but each event is a :class:`RawEvent` carrying its own bytes."""
-    pending = b""
-    for chunk in chunks:
-        pending += chunk
-        if b"\r" in pending:
-            pending = pending.replace(b"\r\n", b"\n")
-        *blocks, pending = pending.split(b"\n\n")
-        for block in blocks:
-            event = _raw_event(block)
-            if event is not None:
-                yield event
-    event = _raw_event(pending)
-    if event is not None:
-        yield event
+    for block in _blocks(chunks):
+        event = _raw_event(block)
+        if event is not None:
+            yield event
 
 
 def _raw_event(block: bytes) -> RawEvent | None:
