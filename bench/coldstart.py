@@ -39,7 +39,7 @@ FIRST_REQUEST_MODULES = {
     "models": ["vertexchat.auth", "vertexchat.model_list"],
     "sessions": ["vertexchat.auth", "vertexchat.sessions.routes", "vertexchat.sessions.store"],
     "chat_completions": ["vertexchat.auth", "vertexchat.openai_chat.route", "vertexchat.upstream.claude"],
-    "messages": ["vertexchat.auth", "vertexchat.anthropic_messages.route", "vertexchat.upstream.claude"],
+    "messages": ["vertexchat.auth", "vertexchat.anthropic_messages.route", "vertexchat.upstream.http"],
     "responses": ["vertexchat.auth", "vertexchat.openai_responses.route", "vertexchat.upstream.claude"],
 }
 _IMPORT_LINE = re.compile(r"^import time:\s+(\d+) \|\s+(\d+) \|( *)(\S+)$")

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from vertexchat.openai_responses.store import ResponseStore
     from vertexchat.sessions.store import SessionStore
     from vertexchat.upstream.claude import Vertex
+    from vertexchat.upstream.http import VertexHttp
     from vertexchat.upstream.rest import VertexRest
 
 T = TypeVar("T")
@@ -107,7 +108,17 @@ class Services:
     def _make_vertex(self) -> Vertex:
         from vertexchat.upstream.claude import Vertex  # noqa: PLC0415 - seconds of import: the chat path only
 
-        return Vertex(self.settings, self.credentials)
+        return Vertex(self.settings, self.credentials, self.http)
+
+    @property
+    def http(self) -> VertexHttp:
+        """The connection pool to Vertex AI (raw calls, and the SDK client's transport); no anthropic SDK."""
+        return self._once("http", self._make_http)
+
+    def _make_http(self) -> VertexHttp:
+        from vertexchat.upstream.http import VertexHttp  # noqa: PLC0415 - httpx loads on first use
+
+        return VertexHttp(self.settings, self.credentials)
 
     def _make_catalog(self) -> ModelCatalog:
         from vertexchat.model_list import ModelCatalog  # noqa: PLC0415

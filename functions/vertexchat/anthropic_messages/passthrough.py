@@ -22,7 +22,7 @@ from vertexchat.anthropic_messages.request import encode
 from vertexchat.errors import InvalidRequestError
 
 if TYPE_CHECKING:
-    from vertexchat.upstream.claude import UpstreamStream, Vertex
+    from vertexchat.upstream.http import UpstreamStream, VertexHttp
 
 log = logging.getLogger(__name__)
 JSON = dict[str, Any]
@@ -32,7 +32,7 @@ T = TypeVar("T")
 class PassThrough:
     """Raw Messages API calls to one Vertex model for one request."""
 
-    def __init__(self, vertex: Vertex, model: str, fields: dict[str, Any], request_id: str) -> None:
+    def __init__(self, vertex: VertexHttp, model: str, fields: dict[str, Any], request_id: str) -> None:
         self._vertex = vertex
         self._model = model
         self._fields = fields  # the request's log fields: refused betas are recorded there
@@ -49,7 +49,7 @@ class PassThrough:
                region: str | None = None) -> Callable[[], UpstreamStream]:
         content = self._content(body)
         sent = headers or {}
-        # The first request is built here, on the caller's thread (credentials, see Vertex.stream).
+        # The first request is built here, on the caller's thread (credentials, see VertexHttp.stream_raw).
         first = self._vertex.stream_raw(self._model, content, headers=sent, region=region)
 
         def attempt(with_headers: Mapping[str, str]) -> UpstreamStream:

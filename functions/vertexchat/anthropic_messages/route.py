@@ -56,7 +56,7 @@ def create_message(call: web.Call, svc: Services, params: dict[str, str]) -> fla
     """Answer one Messages API request, streamed or not."""
     request, target, headers = _prepare(call, svc)
     call.fields["stream"] = request.stream
-    calls = PassThrough(svc.vertex, target.vertex_id, call.fields, call.request_id)
+    calls = PassThrough(svc.http, target.vertex_id, call.fields, call.request_id)
     turn = Turn(call, svc, target, upstream=calls, headers=headers)
     body, codec = generate_body(request.body), MessagesReplies()
     if request.stream:
