@@ -15,13 +15,8 @@ import requests
 
 from local.vertex_sim import VertexSimulator
 from tests.harness import FunctionServer
-from vertexchat.openai_chat.schema import (
-    MAX_CONTENT_PARTS,
-    MAX_MESSAGES,
-    MAX_METADATA_KEYS,
-    MAX_REMOTE_IMAGES,
-    MAX_TOOLS,
-)
+from vertexchat.fields import MAX_METADATA_KEYS
+from vertexchat.openai_chat.schema import MAX_CONTENT_PARTS, MAX_MESSAGES, MAX_REMOTE_IMAGES, MAX_TOOLS
 
 CHAT = "/v1/chat/completions"
 HELLO = {"model": "claude-sonnet-4-5@20250929", "messages": [{"role": "user", "content": "Hello"}]}

@@ -8,13 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from vertexchat.fields import MAX_METADATA_KEY_CHARS, MAX_METADATA_KEYS, MAX_METADATA_VALUE_CHARS, MAX_MODEL_CHARS
 from vertexchat.openai_chat.schema import (
     MAX_CONTENT_PARTS,
     MAX_MESSAGES,
-    MAX_METADATA_KEY_CHARS,
-    MAX_METADATA_KEYS,
-    MAX_METADATA_VALUE_CHARS,
-    MAX_MODEL_CHARS,
     MAX_STOP_SEQUENCES,
     MAX_TOOLS,
     REASONING_EFFORTS,

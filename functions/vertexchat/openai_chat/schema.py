@@ -28,6 +28,8 @@ from vertexchat.fields import bool_or_none as _bool_or_none
 from vertexchat.fields import dict_or_none as _dict_or_none
 from vertexchat.fields import is_int as _is_int
 from vertexchat.fields import list_of as _list
+from vertexchat.fields import metadata as _metadata
+from vertexchat.fields import model_name as _model
 from vertexchat.fields import nonempty_str as _nonempty_str
 from vertexchat.fields import str_or_none as _str_or_none
 
@@ -46,13 +48,9 @@ MAX_STOP_SEQUENCES = 16  # OpenAI allows 4; being lenient costs nothing.
 MAX_MESSAGES = 2000
 MAX_CONTENT_PARTS = 1000  # per message
 MAX_TOOLS = 512
-MAX_MODEL_CHARS = 256
 # http(s) images are fetched by the function, each up to MAX_IMAGE_BYTES, so their number is bounded.
 MAX_REMOTE_IMAGES = 20
 # OpenAI's metadata limits.
-MAX_METADATA_KEYS = 16
-MAX_METADATA_KEY_CHARS = 64
-MAX_METADATA_VALUE_CHARS = 512
 
 # OpenAI's and Claude's rule for function names alike.
 _TOOL_NAME = re.compile(r"[a-zA-Z0-9_-]{1,64}")
@@ -197,25 +195,8 @@ def _stop(value: object) -> tuple[str, ...]:
     return tuple(items)
 
 
-def _model(value: object) -> str:
-    model = _nonempty_str(value, "model")
-    if len(model) > MAX_MODEL_CHARS:
-        _fail(f"model is longer than {MAX_MODEL_CHARS} characters.", "model")
-    return model
 
 
-def _metadata(value: object) -> dict[str, str] | None:
-    metadata = _dict_or_none(value, "metadata")
-    if metadata is None:
-        return None
-    if len(metadata) > MAX_METADATA_KEYS:
-        _fail(f"metadata has more than {MAX_METADATA_KEYS} keys.", "metadata")
-    for key, item in metadata.items():
-        if not 1 <= len(key) <= MAX_METADATA_KEY_CHARS:
-            _fail(f"metadata keys must be 1 to {MAX_METADATA_KEY_CHARS} characters.", "metadata")
-        if not isinstance(item, str) or len(item) > MAX_METADATA_VALUE_CHARS:
-            _fail(f"metadata values must be strings of at most {MAX_METADATA_VALUE_CHARS} characters.", "metadata")
-    return metadata
 
 
 def _messages(value: object) -> tuple[JSON, ...]:

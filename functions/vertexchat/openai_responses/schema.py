@@ -20,6 +20,8 @@ from typing import Any, NoReturn
 from vertexchat.errors import InvalidRequestError
 from vertexchat.fields import bool_or_none as _bool_or_none
 from vertexchat.fields import dict_or_none as _dict_or_none
+from vertexchat.fields import metadata as _metadata
+from vertexchat.fields import model_name as _model
 from vertexchat.fields import str_or_none as _str_or_none
 from vertexchat.openai_chat.schema import REASONING_EFFORTS, RESPONSE_FORMATS, parse_chat_request
 
@@ -155,10 +157,6 @@ def _positive_int_or_none(value: object, param: str) -> int | None:
     _fail(f"{param} must be a positive integer.", param)
 
 
-def _model(value: object) -> str:
-    if not isinstance(value, str) or not value or len(value) > 256:
-        _fail("model is required and must be a non-empty string of at most 256 characters.", "model")
-    return value
 
 
 def _input(value: object, *, required: bool) -> tuple[JSON, ...]:
@@ -254,16 +252,6 @@ def _effort(value: object) -> str | None:
     _fail(f"reasoning.effort must be one of: {', '.join(REASONING_EFFORTS)}.", "reasoning.effort")
 
 
-def _metadata(value: object) -> dict[str, str] | None:
-    metadata = _dict_or_none(value, "metadata")
-    if metadata is None:
-        return None
-    if len(metadata) > MAX_METADATA_KEYS or not all(
-            isinstance(k, str) and 1 <= len(k) <= 64 and isinstance(v, str) and len(v) <= 512
-            for k, v in metadata.items()):
-        _fail("metadata holds at most 16 string keys (1-64 characters) with string values (at most 512).",
-              "metadata")
-    return metadata
 
 
 def _include(value: object) -> frozenset[str]:
