@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from vertexchat.errors import UpstreamError, classify_upstream
@@ -185,6 +186,27 @@ class MessageFold:
             if key in delta:
                 message[key] = delta[key]
         message["usage"].update((k, v) for k, v in (event.get("usage") or {}).items() if v is not None)
+
+
+@dataclass(frozen=True, slots=True)
+class TokenCounts:
+    """Claude's usage as every OpenAI-style codec reports it: prompt tokens include cache reads and writes.
+
+    (Claude's ``input_tokens`` leaves both out.)
+    """
+
+    prompt: int
+    cache_read: int
+    cache_write: int
+    output: int
+
+    @classmethod
+    def of(cls, usage: Mapping[str, Any] | None) -> TokenCounts:
+        usage = usage or {}
+        read = int(usage.get("cache_read_input_tokens") or 0)
+        write = int(usage.get("cache_creation_input_tokens") or 0)
+        return cls(int(usage.get("input_tokens") or 0) + read + write, read, write,
+                   int(usage.get("output_tokens") or 0))
 
 
 def carries_content(event: Event) -> bool:

@@ -17,6 +17,8 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from vertexchat.fold import TokenCounts
+
 JSON = dict[str, Any]
 
 FINISH_REASONS = {
@@ -50,20 +52,16 @@ def finish_reason(stop_reason: str | None, *, json_mode: bool) -> str:
 
 def usage_from_claude(usage: Mapping[str, Any] | None) -> JSON:
     """OpenAI ``usage`` from Claude's; cached prompt tokens count as prompt tokens."""
-    usage = usage or {}
-    cache_read = usage.get("cache_read_input_tokens") or 0
-    cache_write = usage.get("cache_creation_input_tokens") or 0
-    prompt = (usage.get("input_tokens") or 0) + cache_read + cache_write
-    completion = usage.get("output_tokens") or 0
+    counts = TokenCounts.of(usage)
     return {
-        "prompt_tokens": prompt,
-        "completion_tokens": completion,
-        "total_tokens": prompt + completion,
+        "prompt_tokens": counts.prompt,
+        "completion_tokens": counts.output,
+        "total_tokens": counts.prompt + counts.output,
         # cache_write_tokens: OpenRouter's name, read by OpenAI-compatible clients that price writes.
-        "prompt_tokens_details": {"cached_tokens": cache_read, "cache_write_tokens": cache_write},
+        "prompt_tokens_details": {"cached_tokens": counts.cache_read, "cache_write_tokens": counts.cache_write},
         # LiteLLM's names for the same two numbers (its Usage object carries them for Claude).
-        "cache_read_input_tokens": cache_read,
-        "cache_creation_input_tokens": cache_write,
+        "cache_read_input_tokens": counts.cache_read,
+        "cache_creation_input_tokens": counts.cache_write,
     }
 
 

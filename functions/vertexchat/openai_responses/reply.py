@@ -28,6 +28,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
+from vertexchat.fold import TokenCounts
 from vertexchat.openai_responses.items import encrypt_thinking, new_item_id
 
 JSON = dict[str, Any]
@@ -38,14 +39,11 @@ INCOMPLETE_REASONS = {"max_tokens": "max_output_tokens", "model_context_window_e
 
 def usage(claude: Mapping[str, Any] | None) -> JSON:
     """Responses ``usage`` from Claude's."""
-    claude = claude or {}
-    cached = claude.get("cache_read_input_tokens") or 0
-    written = claude.get("cache_creation_input_tokens") or 0
-    prompt = (claude.get("input_tokens") or 0) + cached + written
-    output = claude.get("output_tokens") or 0
-    return {"input_tokens": prompt, "input_tokens_details": {"cached_tokens": cached, "cache_write_tokens": written},
-            "output_tokens": output,
-            "output_tokens_details": {"reasoning_tokens": 0}, "total_tokens": prompt + output}
+    counts = TokenCounts.of(claude)
+    return {"input_tokens": counts.prompt,
+            "input_tokens_details": {"cached_tokens": counts.cache_read, "cache_write_tokens": counts.cache_write},
+            "output_tokens": counts.output, "output_tokens_details": {"reasoning_tokens": 0},
+            "total_tokens": counts.prompt + counts.output}
 
 
 class ResponseBuilder:
