@@ -125,9 +125,11 @@ def test_there_is_no_import_cycle() -> None:
             visit(module, [module])
 
 
-def test_route_modules_never_import_the_router() -> None:
+def test_route_modules_never_import_the_router_or_each_other() -> None:
     for module in ROUTE_MODULES:
         assert "vertexchat.routing" not in imports_of(module), module
+        if module != "vertexchat.routing":
+            assert not local(imports_of(module)) & (set(ROUTE_MODULES) - {module}), module
 
 
 @pytest.mark.parametrize("module", PURE)

@@ -19,15 +19,18 @@ offer, and the one library built for it (advocate) is unmaintained and pins an o
 from __future__ import annotations
 
 import base64
+import contextvars
 import http.client
 import ipaddress
 import socket
 import ssl
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from urllib.parse import quote, urljoin, urlsplit
 
+from vertexchat.config import Settings
 from vertexchat.errors import InvalidRequestError
 
 MAX_REDIRECTS = 3
@@ -42,6 +45,10 @@ _SIGNATURES: tuple[tuple[bytes, int, str], ...] = (
 Resolver = Callable[[str, int], list[str]]
 
 
+# Remote images of one request are fetched in parallel, a few at a time.
+PARALLEL_FETCHES = 4
+
+
 @dataclass(frozen=True, slots=True)
 class FetchPolicy:
     """Limits for one instance; ``allow_hosts`` is a test-only escape hatch."""
@@ -49,6 +56,30 @@ class FetchPolicy:
     max_bytes: int = 5 * 1024 * 1024
     timeout: float = 10.0
     allow_hosts: frozenset[str] = frozenset()
+
+    @classmethod
+    def of(cls, settings: Settings) -> FetchPolicy:
+        """The instance's policy (``MAX_IMAGE_BYTES``, ``IMAGE_FETCH_TIMEOUT_SECONDS``)."""
+        return cls(max_bytes=settings.max_image_bytes, timeout=settings.image_fetch_timeout,
+                   allow_hosts=settings.image_allow_hosts)
+
+
+def fetch_all(wanted: list[tuple[str, str]], policy: FetchPolicy) -> dict[str, str]:
+    """Every remote image of a request (``(param, url)`` pairs) fetched into a ``data:`` URL, by URL.
+
+    The fetches run in parallel, a few at a time, each in a copy of this request's context so
+    its log lines carry the request id.
+    """
+    if not wanted:
+        return {}
+    unique = {url: param for param, url in wanted}
+
+    def fetch(item: tuple[str, str]) -> tuple[str, str]:
+        return item[0], fetch_as_data_url(item[0], item[1], policy)
+
+    context = contextvars.copy_context()
+    with ThreadPoolExecutor(max_workers=min(PARALLEL_FETCHES, len(unique))) as pool:
+        return dict(pool.map(lambda item: context.copy().run(fetch, item), unique.items()))
 
 
 def fetch_as_data_url(url: str, param: str, policy: FetchPolicy, resolve: Resolver | None = None) -> str:

@@ -15,19 +15,17 @@ Tested in tests/test_chat_completions.py.
 
 from __future__ import annotations
 
-import contextvars
 import dataclasses
 import logging
 import time
 import uuid
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import flask
 
 from vertexchat import caching, web
-from vertexchat.images import FetchPolicy, fetch_as_data_url
+from vertexchat.images import FetchPolicy, fetch_all
 from vertexchat.openai_chat.chunks import SSE_DONE, ChatStream, encode_sse, replay_chunks
 from vertexchat.openai_chat.reply import to_openai_completion
 from vertexchat.openai_chat.request import image_urls, to_claude
@@ -38,8 +36,6 @@ from vertexchat.turn import Reply, Turn
 
 log = logging.getLogger(__name__)
 
-# Remote images of one request are fetched in parallel, a few at a time.
-_IMAGE_FETCHERS = 4
 
 
 class ChatReplies:
@@ -101,7 +97,7 @@ def _answer(turn: Turn, request: ChatRequest) -> flask.Response:
                                                                               turn.target.vertex_id))
     # Translated (and remote images fetched) before anything is stored: a 400 stores nothing.
     claude = to_claude(request, default_max_tokens=svc.settings.default_max_tokens,
-                       resolved_images=_fetch_images(request, svc))
+                       resolved_images=fetch_all(image_urls(request), FetchPolicy.of(svc.settings)))
     codec = ChatReplies(request, claude.json_tool, recorder.session_id if recorder else None)
     body = caching.apply({**claude.body, "model": turn.target.vertex_id}, caching.policy(svc.settings, turn.target),
                          claude.stable)
@@ -135,26 +131,3 @@ def _log_content(call: web.Call, svc: Services, request: ChatRequest, reply: JSO
     if svc.settings.log_content:
         log.info("content", extra={"fields": {"request_id": call.request_id, "messages": list(request.messages),
                                               "reply": reply}})
-
-
-def fetch_images(request: ChatRequest, svc: Services) -> dict[str, str]:
-    """Remote images of a chat-shaped request fetched into data URLs (shared with the Responses route)."""
-    return _fetch_images(request, svc)
-
-
-def _fetch_images(request: ChatRequest, svc: Services) -> dict[str, str]:
-    """http(s) image URLs fetched (safely) into data URLs; Vertex accepts only base64 images."""
-    wanted = image_urls(request)
-    if not wanted:
-        return {}
-    s = svc.settings
-    policy = FetchPolicy(max_bytes=s.max_image_bytes, timeout=s.image_fetch_timeout, allow_hosts=s.image_allow_hosts)
-    unique = {url: param for param, url in wanted}
-
-    def fetch(item: tuple[str, str]) -> tuple[str, str]:
-        return item[0], fetch_as_data_url(item[0], item[1], policy)
-
-    # Each fetch runs in a copy of this request's context, so its log lines carry the request id.
-    context = contextvars.copy_context()
-    with ThreadPoolExecutor(max_workers=min(_IMAGE_FETCHERS, len(unique))) as pool:
-        return dict(pool.map(lambda item: context.copy().run(fetch, item), unique.items()))

@@ -29,8 +29,9 @@ import flask
 from vertexchat import caching, web
 from vertexchat.catalog import Model
 from vertexchat.errors import APIError, InvalidRequestError, NotFoundError, ServiceUnavailableError
+from vertexchat.images import FetchPolicy, fetch_all
 from vertexchat.openai_chat.reply import finish_reason, openai_message
-from vertexchat.openai_chat.route import fetch_images
+from vertexchat.openai_chat.request import image_urls
 from vertexchat.openai_responses import items as input_items
 from vertexchat.openai_responses.events import ResponsesStream, replay_events
 from vertexchat.openai_responses.reply import ResponseBuilder
@@ -166,7 +167,7 @@ def _plan(call: web.Call, svc: Services, request: ResponsesRequest) -> _Plan:
 def _answer(call: web.Call, svc: Services, plan: _Plan, idempotency: IdempotentRequest | None) -> flask.Response:
     request, conv, target = plan.request, plan.conv, plan.target
     claude = claude_request(conv, default_max_tokens=svc.settings.default_max_tokens,
-                            resolved_images=fetch_images(conv.chat, svc))
+                            resolved_images=fetch_all(image_urls(conv.chat), FetchPolicy.of(svc.settings)))
     session = plan.context.session if request.store else None
     extra = {"conversation": {"id": session.session_id}} if request.conversation and session else {}
     builder = ResponseBuilder(model=request.model, echo=request.echo or {}, json_tool=claude.json_tool,
