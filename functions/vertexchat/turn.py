@@ -96,7 +96,7 @@ class Turn:
 
     def create(self, body: Mapping[str, Any], codec: ReplyCodec) -> Reply:
         """A non-streamed turn: the upstream's message, read by the API's codec, stored and settled."""
-        message = self._failover(lambda region: self._calls.create(body, headers=self._headers, region=region))
+        message = self.failover(lambda region: self._calls.create(body, headers=self._headers, region=region))
         reply = codec.reply(message)
         seq = None
         if self.recorder is not None:
@@ -116,7 +116,7 @@ class Turn:
         """A streamed turn: the response body, which reports back to :meth:`stream_ended`."""
         settings = self.svc.settings
         watch = Watch(client_gone=web.client_gone_probe(self.call.request), shutting_down=self.svc.shutting_down)
-        stream = self._failover(lambda region: open_stream(self._opener(body, region), settings.first_byte_timeout,
+        stream = self.failover(lambda region: open_stream(self._opener(body, region), settings.first_byte_timeout,
                                                            watch))
         deadlines = Deadlines(heartbeat=settings.heartbeat_seconds, idle=settings.idle_timeout,
                               total=settings.total_timeout)
@@ -163,7 +163,8 @@ class Turn:
     def _opener(self, body: Mapping[str, Any], region: str) -> Callable[[], Upstream]:
         return self._calls.stream(body, headers=self._headers, region=region)
 
-    def _failover(self, attempt: Callable[[str], T]) -> T:
+    def failover(self, attempt: Callable[[str], T]) -> T:
+        """``attempt(region)`` under the retry/failover policy, its regions recorded for the log line."""
         try:
             return call_with_failover(attempt, model=self.target.vertex_id, policy=self.svc.upstream_policy,
                                       breakers=self.svc.breakers, record=self.attempts)

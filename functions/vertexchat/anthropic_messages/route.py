@@ -31,7 +31,6 @@ from vertexchat.anthropic_messages.request import (
 )
 from vertexchat.anthropic_messages.stream import MessagesStream
 from vertexchat.catalog import REFUSED_BETAS, Model
-from vertexchat.resilience import Attempts, call_with_failover
 from vertexchat.services import Services
 from vertexchat.turn import Reply, Turn
 
@@ -68,19 +67,12 @@ def count_tokens(call: web.Call, svc: Services, params: dict[str, str]) -> flask
     """Vertex's count of the request's input tokens: ``{"input_tokens": N}``."""
     request, target, headers = _prepare(call, svc)
     content = encode(count_tokens_body(request.body, target.vertex_id))
-    attempts = Attempts()
 
     def attempt(region: str) -> dict[str, Any]:
         return beta_retry(lambda sent: svc.rest.count_tokens_raw(content, headers=sent, location=region), headers,
                           fields=call.fields, request_id=call.request_id)
 
-    try:
-        answer = call_with_failover(attempt, model=target.vertex_id, policy=svc.upstream_policy,
-                                    breakers=svc.breakers, record=attempts)
-    finally:
-        regions = attempts.regions
-        call.fields.update(region=regions[-1] if regions else None, attempts=len(regions))
-    return web.json_response(answer, call)
+    return web.json_response(Turn(call, svc, target).failover(attempt), call)
 
 
 def _prepare(call: web.Call, svc: Services) -> tuple[MessagesRequest, Model, dict[str, str]]:
