@@ -43,6 +43,7 @@ from vertexchat.errors import (
 )
 from vertexchat.sessions.ids import canonical_session_id
 from vertexchat.sessions.records import Usage
+from vertexchat.sessions.transcript import fingerprint
 
 if TYPE_CHECKING:
     from vertexchat.sessions.store import SessionStore
@@ -161,12 +162,8 @@ def without_resent_system(history: tuple[JSON, ...] | list[JSON], messages: tupl
     history; stored again each turn, every copy would be hoisted into Claude's ``system``
     (the prompt growing by a copy per turn, and the cached prefix changing every turn).
     """
-    held = {_system_key(m) for m in history if m.get("role") in ("system", "developer")}
-    return tuple(m for m in messages if m.get("role") not in ("system", "developer") or _system_key(m) not in held)
-
-
-def _system_key(message: Mapping[str, Any]) -> str:
-    return json.dumps([message.get("role"), message.get("content")], sort_keys=True)
+    held = {fingerprint(m) for m in history if m.get("role") in ("system", "developer")}
+    return tuple(m for m in messages if m.get("role") not in ("system", "developer") or fingerprint(m) not in held)
 
 
 def _usage(claude_usage: Mapping[str, Any] | None) -> Usage | None:
